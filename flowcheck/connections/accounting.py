@@ -25,6 +25,12 @@ def acked_unseen(side: Endpoint) -> int:
     return side.unseen_top - side.unseen_first
 
 
+def acked_unseen_ts(side: Endpoint) -> float | None:
+    """When the peer's ACKs first acknowledged more of a side never seen than a FIN
+    (Endpoint.unseen_moved_ts; seconds, capture clock); None for a side seen."""
+    return side.unseen_moved_ts if side.max_end is None else None
+
+
 def unique_bytes(side: Endpoint) -> int | None:
     """The side's payload bytes the capture holds, each counted once by sequence number
     (tcptrace's "unique bytes sent"): from its first byte (Endpoint.first_byte: a SYN's
@@ -136,6 +142,8 @@ def account_missed(c: ConnState, rto: float = 3.0) -> None:
     record.resp_fin_unseen = resp_missed or fin_proved_unseen(c.resp, c.orig)
     record.orig_fin_or_byte = acked_one_more(c.orig)
     record.resp_fin_or_byte = acked_one_more(c.resp)
+    record.orig_acked_unseen_ts = acked_unseen_ts(c.orig)
+    record.resp_acked_unseen_ts = acked_unseen_ts(c.resp)
     record.orig_fin_acked, record.resp_fin_acked = fin_acked(c.orig), fin_acked(c.resp)
     for name, side, peer in (("orig", c.orig, c.resp), ("resp", c.resp, c.orig)):
         lost = side.lost_holes() if side.holes else []

@@ -70,7 +70,7 @@ def track_acks(columns: tuple[np.ndarray, AtRows, AtRows], rows: np.ndarray,
     every = acking.shape[0] == flags.shape[0]
     seg = segment if every else segment[acking]
     if unseen:
-        _ack_unseen(ack, acking[np.isin(seg, unseen)], segment, peers,
+        _ack_unseen((ack, ts), acking[np.isin(seg, unseen)], segment, peers,
                     None if sacks is None else (data, rows, frames, sacks))
     if limited:
         kept = rows[acking] > after[seg]
@@ -132,13 +132,17 @@ def _unwrap(acks: np.ndarray, firsts: np.ndarray, ref: np.ndarray) -> tuple[np.n
 SackRows = tuple[np.ndarray, np.ndarray, AtRows, Callable[[int], list[tuple[int, int]]]]
 
 
-def _ack_unseen(ack: np.ndarray, acking: np.ndarray, segment: np.ndarray,
-                peers: list[Endpoint], sack_rows: SackRows | None = None) -> None:
+def _ack_unseen(columns: tuple[np.ndarray, AtRows], acking: np.ndarray,
+                segment: np.ndarray, peers: list[Endpoint],
+                sack_rows: SackRows | None = None) -> None:
     """As update_packet's track_ack for a peer never seen (conn._ack_unseen): the ACK rows
     `acking` (grouped by segment) of segments whose peer has no max_end after the run;
-    ack: the rows' ACK numbers (raw). sack_rows: (which of the run's rows carry payload,
-    their batch row numbers, frame numbers, the SACK blocks of a batch row) for
-    _sacks_unseen; None: none read."""
+    columns: the rows' ACK numbers (raw) and times (seconds, read at the rows needed
+    only: each peer's first ACK that took its top more than one past its first,
+    Endpoint.unseen_moved_ts). sack_rows: (which of the run's rows carry payload, their
+    batch row numbers, frame numbers, the SACK blocks of a batch row) for _sacks_unseen;
+    None: none read."""
+    ack, ts = columns
     seg = segment[acking]
     acks = ack[acking].astype(np.int64, copy=False)
     firsts = group_starts(seg)
@@ -152,6 +156,7 @@ def _ack_unseen(ack: np.ndarray, acking: np.ndarray, segment: np.ndarray,
         _sacks_unseen((unwrapped, ref, firsts, seg), acking, peers, sack_rows)
     lasts = group_ends(firsts, acks.shape[0])
     tops = np.maximum.reduceat(unwrapped, firsts)
+    _moved(unwrapped, (firsts, sizes), acks, (ts, acking), [peers[s] for s in ack_segs])
     for s, first, last, top, below in zip(ack_segs, acks[firsts].tolist(),
                                           unwrapped[lasts].tolist(), tops.tolist(),
                                           _below_tops(unwrapped, firsts, sizes, tops),
@@ -163,6 +168,32 @@ def _ack_unseen(ack: np.ndarray, acking: np.ndarray, segment: np.ndarray,
         elif top > peer.unseen_top:
             peer.unseen_below, peer.unseen_top = max(peer.unseen_top, below), top
         peer.unseen_last = last
+
+
+def _moved(unwrapped: np.ndarray, groups: tuple[np.ndarray, np.ndarray], acks: np.ndarray,
+           times: tuple[AtRows, np.ndarray], peers: list[Endpoint]) -> None:
+    """Endpoint.unseen_moved_ts of each segment's peer (`peers`, one per segment; rows
+    grouped from `groups`' firsts, sizes rows each) that has none yet: the time of the
+    segment's first row whose unwrapped ACK number is more than one past the peer's
+    first ACK (its unseen_first, else the segment's first raw ACK in `acks`), as
+    conn._ack_unseen sets it. times: the run's times (read at the rows needed only) and
+    the rows' positions in the run. Nothing is computed when every peer has one."""
+    pending = [i for i, peer in enumerate(peers) if peer.unseen_moved_ts is None]
+    if not pending:
+        return
+    firsts, sizes = groups
+    origin = np.fromiter((peer.unseen_first if peer.unseen_first is not None else first
+                          for peer, first in zip(peers, acks[firsts].tolist(), strict=True)),
+                         np.int64, len(peers))
+    over = unwrapped - np.repeat(origin, sizes) > 1
+    if not over.any():
+        return
+    at = first_where(over, np.arange(unwrapped.shape[0]), firsts)
+    ts, acking = times
+    for i in pending:
+        row = int(at[i])
+        if row != NO_ROW:
+            peers[i].unseen_moved_ts = float(ts[acking[row]])
 
 
 def _below_tops(unwrapped: np.ndarray, firsts: np.ndarray, sizes: np.ndarray,

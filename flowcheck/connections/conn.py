@@ -139,7 +139,7 @@ def track_ack(side: Endpoint, ack_number: int, frame: int, ts: float = 0.0) -> N
     """
     ref = side.ack_last if side.ack_last is not None else side.max_end
     if ref is None:  # nothing of this side seen yet: no reference to unwrap against
-        _ack_unseen(side, ack_number)
+        _ack_unseen(side, ack_number, ts)
         return
     acked = side.ack_last = ref + signed32(ack_number - ref)
     side.ack_last_frame, side.ack_last_ts = frame, ts
@@ -151,15 +151,19 @@ def track_ack(side: Endpoint, ack_number: int, frame: int, ts: float = 0.0) -> N
         side.acked_frame, side.acked_ts = frame, ts
 
 
-def _ack_unseen(side: Endpoint, ack_number: int) -> None:
-    """The peer ACKed side's bytes up to ack_number while nothing of side is seen: the
-    first ACK is the origin, each next one unwrapped against the one before."""
+def _ack_unseen(side: Endpoint, ack_number: int, ts: float) -> None:
+    """The peer ACKed side's bytes up to ack_number (at ts) while nothing of side is
+    seen: the first ACK is the origin, each next one unwrapped against the one before;
+    the first that takes the top more than one past the origin is when data moved
+    (Endpoint.unseen_moved_ts)."""
     if side.unseen_first is None:
         side.unseen_first = side.unseen_last = side.unseen_top = ack_number
         return
     last = side.unseen_last = side.unseen_last + signed32(ack_number - side.unseen_last)
     if last > side.unseen_top:
         side.unseen_below, side.unseen_top = side.unseen_top, last
+        if side.unseen_moved_ts is None and last - side.unseen_first > 1:
+            side.unseen_moved_ts = ts
 
 
 def completes_handshake(isn: int | None, peer_isn: int | None, seq: int, ack: int,

@@ -85,6 +85,12 @@ class Endpoint:
     # acknowledged the side's FIN (a FIN takes one sequence number, RFC 9293 3.4; so
     # does a lone last byte): accounting.acked_one_more. Set on an advance only.
     unseen_below: int | None = None
+    # The time (seconds, capture clock) of the peer's first ACK that took unseen_top more
+    # than one past unseen_first: more of the side acknowledged than a closing FIN takes,
+    # data moved (Connection.orig/resp_acked_unseen > 1 from then on). Set once, on an
+    # advance; None: none yet. When data moved before a stop, whatever the peer sent
+    # after it (flowcheck.verify.gave_up._data_before).
+    unseen_moved_ts: float | None = None
     # The side's data segments resent since it last sent a byte never sent before (its
     # trailing run of retransmissions: RFC 6298 5.4, the oldest unacknowledged segment
     # again after each timeout), the latest resend's start (unwrapped), time, frame, and

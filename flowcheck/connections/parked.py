@@ -102,6 +102,7 @@ class Parked:
     ttl_move_from: np.ndarray | None = None
     ttl_move_to: np.ndarray | None = None
     unseen_below: np.ndarray | None = None  # Endpoint.unseen_below (NONE: None), (2, flows)
+    unseen_moved: np.ndarray | None = None  # Endpoint.unseen_moved_ts (nan: None), (2, flows)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Parked:
         """A deep copy (flowcheck.live copies the tracker at every check) that shares the
@@ -167,6 +168,8 @@ class Parked:
                 unseen_last=self.unseen_last.item(row, i) if unseen_first is not None else 0,
                 unseen_top=self.unseen_top.item(row, i) if unseen_first is not None else 0,
                 unseen_below=stored(self.unseen_below, row),
+                unseen_moved_ts=(None if self.unseen_moved is None
+                                 else optional_item(self.unseen_moved.item(row, i))),
                 resends=self.resends.item(row, i), resent_u=stored(self.resent_u, row),
                 resent_ts=optional_item(self.resent_ts.item(row, i)),
                 resent_frame=self.resent_frame.item(row, i),
@@ -241,7 +244,7 @@ def commit(short: ShortPass, keep: np.ndarray, uids: np.ndarray) -> tuple[Parked
                   side(short.ack_first), side(short.syn_seen), side(short.syn_ts),
                   side(short.established), side(short.rtt), side(short.seen),
                   side(short.ttl_move_ts), side(short.ttl_move_from), side(short.ttl_move_to),
-                  side(short.unseen_below))
+                  side(short.unseen_below), side(short.unseen_moved))
     if compacting:
         _compact_columns(block)
     return block, order

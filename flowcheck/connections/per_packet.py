@@ -23,6 +23,7 @@ from flowcheck.connections.clock import ClockSteps
 from flowcheck.connections.conn import (
     ACK,
     PRE_TAP_CAP,
+    RST,
     SYN,
     ConnState,
     refusal_shape,
@@ -37,23 +38,95 @@ from flowcheck.connections.sack import (
     packet_end,
     sack_edges,
 )
+from flowcheck.connections.state import EndpointState
 from flowcheck.decode import DecodedBatch
 from flowcheck.sources.batch import PacketBatch
 
+# Seconds a side of a connection whose other side the capture holds nothing of must have
+# been silent before its SYN-ACK with a new initial sequence number opens a new connection
+# on the 4-tuple, its first use's close not captured and the SYN it answers the same
+# (synack_reuses): a SYN-ACK resent repeats its ISN and comes no sooner than the
+# retransmission timeout's 1 s floor (RFC 6298 2.4); a SYN proxy's own SYN-ACK and the
+# responder's (two ISNs answering one SYN: flowcheck.sessions.syn_proxy) come within a
+# round trip.
+REUSE_GAP = 1.0
 
-def starts_new(c: ConnState, from_lower: bool, flags: int, seq: int) -> bool:
+
+def starts_new(c: ConnState, from_lower: bool, flags: int, seq: int,
+               ts: float | None = None, ack: int | None = None, plen: int = 0) -> bool:
     """Whether a packet opens a new connection on c's 4-tuple: a SYN whose seq differs from
-    its side's base, a reused 4-tuple (as tshark's tcp.stream).
+    its side's base, a reused 4-tuple (as tshark's tcp.stream); or, in a capture that
+    holds only that side of c, a SYN-ACK that does (synack_reuses) or a refusal's RST
+    that answers another SYN (refusal_reuses).
 
     from_lower: the packet's sender is the flow key's lower endpoint; flags: the TCP flags
-    byte; seq: its raw sequence number. The same SYN again is a retry. Whether the old
-    connection closed does not matter to tshark's tcp.stream, so it does not matter here
-    either.
+    byte; seq, ack: its raw sequence and ACK numbers (ack None: not read); ts: its time
+    (seconds; None: not known, no gap read); plen: its payload bytes. The same SYN again
+    is a retry. Whether the old connection closed does not matter to tshark's
+    tcp.stream, so it does not matter here either for a SYN.
     """
-    if flags & (SYN | ACK) != SYN:
+    bits = flags & (SYN | ACK)
+    if bits == SYN:
+        side = c.orig if from_lower == c.orig_is_lower else c.resp
+        return side.base is not None and seq != side.base
+    if bits == SYN | ACK:
+        return synack_reuses(c, from_lower, seq, ts, ack)
+    return (flags & RST != 0 and ack is not None and refusal_shape(flags, seq, plen)
+            and refusal_reuses(c, from_lower, ack))
+
+
+def _other_side_unseen(c: ConnState, is_orig: bool) -> bool:
+    """The capture holds no packet of c's side other than the originator's (is_orig) or
+    the responder's: one direction captured."""
+    return not (c.record.resp_pkts if is_orig else c.record.orig_pkts)
+
+
+def _answers_another_syn(c: ConnState, is_orig: bool, ack: int | None) -> bool:
+    """An ACK number (raw; None: not read) of c's originator's (is_orig) or responder's
+    packet that answers a SYN, one past its ISN, names another ISN than the other side's
+    base (its ISN, or one before its first byte acknowledged): another connection's SYN."""
+    peer = c.resp if is_orig else c.orig
+    return ack is not None and peer.base is not None and (ack - 1) & 0xFFFFFFFF != peer.base
+
+
+def refusal_reuses(c: ConnState, from_lower: bool, ack: int) -> bool:
+    """Whether a RST of refusal_shape (a TCP's answer to a SYN at a port nothing listens
+    on: seq 0, its ACK number the SYN's ISN + 1) on c's 4-tuple answers a new connection
+    attempt there: the capture holds no packet of c's other side (one direction
+    captured: the SYN it refuses missing) and it answers another SYN than c's
+    (_answers_another_syn). Kept in c, it read as c reset by its sender and its ACK
+    number as bytes acknowledged of the first use (a generated responder-only capture:
+    999,999,000 B, "RSTRH"); tshark 4.0 keeps it in c's tcp.stream."""
+    is_orig = from_lower == c.orig_is_lower
+    return _other_side_unseen(c, is_orig) and _answers_another_syn(c, is_orig, ack)
+
+
+def synack_reuses(c: ConnState, from_lower: bool, seq: int, ts: float | None,
+                  ack: int | None) -> bool:
+    """Whether a SYN-ACK (raw seq and ack, ack None: not read; sent from the key's lower
+    endpoint when from_lower; at ts, None: unknown) on c's 4-tuple opens a new
+    connection there: its ISN is not its side's base (a connection keeps its ISN, RFC
+    9293 3.4: a resent SYN-ACK repeats it), the capture holds no packet of c's other side
+    (one direction captured, `tcpdump -Q out` on the responder or a one-way SPAN port:
+    the new use's SYN is missing, so the SYN rule cannot split it), and the capture
+    shows c's first use over: it answers another SYN than c's (its ACK number - 1 not
+    the other side's base: the originator's new ISN), or the side's own FIN or RST is
+    captured, or the side was silent REUSE_GAP seconds before it. Kept as one
+    connection, the new use's ACK numbers were read against the first use's ISN: its
+    bytes ACKed inflated by up to 2**31, a gap of the new ISN's distance (tshark 4.0
+    keeps it in one tcp.stream, "A new tcp session is started with the same ports as an
+    earlier session"). Two directions captured, the SYN decides, as tshark's; a new ISN
+    answering the same SYN soon after, no close captured, stays (a SYN proxy's)."""
+    is_orig = from_lower == c.orig_is_lower
+    side = c.orig if is_orig else c.resp
+    if side.base is None or seq == side.base or not _other_side_unseen(c, is_orig):
         return False
-    side = c.orig if from_lower == c.orig_is_lower else c.resp
-    return side.base is not None and seq != side.base
+    if _answers_another_syn(c, is_orig, ack):
+        return True
+    if side.fin or side.state == EndpointState.RESET:
+        return True
+    last = c.record.orig_last_ts if is_orig else c.record.resp_last_ts
+    return ts is not None and last is not None and ts - last >= REUSE_GAP
 
 
 class PerPacketPath:
@@ -109,8 +182,11 @@ class PerPacketPath:
         c = self._flows.get(key)
         if c is None and key in self._parked:
             c = self._get(key)
-        if c is None or starts_new(c, from_lower, flags, seq):
-            if c is not None and (gap := continues(c, from_lower, seq, ts)) is not None:
+        if c is None or starts_new(c, from_lower, flags, seq, ts, ack, plen):
+            # A SYN's only (joined_order.continues): not a one-way capture's SYN-ACK or
+            # refusal that starts_new took for a new use (synack_reuses, refusal_reuses).
+            if c is not None and flags & (SYN | ACK) == SYN and (
+                    gap := continues(c, from_lower, seq, ts)) is not None:
                 self.clock.note_continued(frame, c.record.first_frame, gap)
             c = self._open(key, from_lower, flags, frame, ts,
                            refusal_shape(flags, seq, plen))

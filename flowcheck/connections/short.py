@@ -158,6 +158,7 @@ class ShortPass:
         # Endpoint.unseen_first/_last/_top/_below: the peer's ACKs of a side not seen yet.
         unseen_first, unseen_last, unseen_top, unseen_below = (np.full(two, NONE, np.int64)
                                                                for _ in range(4))
+        unseen_moved = np.full(two, np.nan)  # Endpoint.unseen_moved_ts (nan: None)
         fin = np.zeros(two, bool)
         acked_ts = np.full(two, np.nan)  # Endpoint.acked_ts: the time of acked_frame
         ack_first = np.full(two, NONE, np.int64)  # Endpoint.ack_first
@@ -202,7 +203,7 @@ class ShortPass:
         self.before = None if not resumed[1] else resume(*resumed, v, dict(zip(SIDE_FIELDS, (
                 st, base, isn, last_raw, last_u, max_end, fin, acked, acked_frame, acked_ts,
                 ack_first, ack_last, unseen_first, unseen_last, unseen_top, unseen_below,
-                resends,
+                unseen_moved, resends,
                 resent_u, resent_ts, resent_frame, first_ts, first_frame, seg_max,
                 resent_len, seq_ahead, ahead_frame, ttl, rst_ttl, ttl_before_rst,
                 move_ts, move_from, move_to), strict=True)), zero, wire,
@@ -250,6 +251,16 @@ class ShortPass:
             b = base[fs]
             if k:
                 bad[:n] |= pure_syn & (b != NONE) & (sq != b)
+            # A SYN-ACK with another ISN than its side's base (a continuing flow's too: the
+            # flow look-up reads SYNs only) may open a new connection in a capture of one
+            # direction (per_packet.synack_reuses): the flow goes back. Rare anywhere.
+            bad[:n] |= syn & ac & (b != NONE) & (sq != b)
+            # A refusal's RST (conn.refusal_shape) answering another SYN than the peer's
+            # base may too (per_packet.refusal_reuses): the flow goes back.
+            if rs.any():
+                pb = base[fp]
+                bad[:n] |= (rs & ac & ~syn & ~fn & (pl == 0) & (sq == 0) & (pb != NONE)
+                            & (((ak - 1) & _M32) != pb))
             _put(base, fs, b == NONE, np.where(syn, sq, (sq - 1) & _M32))
             _put(base, fp, ac & (base[fp] == NONE), (ak - 1) & _M32)
             # track_ack(peer): against the peer's last ACK, else its max_end.
@@ -280,8 +291,12 @@ class ShortPass:
                 same = unseen & (uf != NONE) & (now == ul) & (pl == 0)
                 if buf is not None and same.any():
                     _hand_sacks(bad, same, buf, d, rows[at])
-                unseen_first[fp] = np.where(unseen & (uf == NONE), ak, uf)
+                first_ack = np.where(unseen & (uf == NONE), ak, uf)
+                unseen_first[fp] = first_ack
                 unseen_last[fp] = np.where(unseen, now, ul)
+                # More than a FIN acknowledged: data moved (Endpoint.unseen_moved_ts).
+                _put(unseen_moved, fp, unseen & (now - first_ack > 1)
+                     & np.isnan(unseen_moved[fp]), t)
                 # An advance: the level before it (Endpoint.unseen_below).
                 _put(unseen_below, fp, unseen & (uf != NONE) & (now > ut), ut)
                 unseen_top[fp] = np.where(unseen, np.maximum(ut, now), ut)
@@ -447,6 +462,7 @@ class ShortPass:
         self.unseen_first, self.unseen_last, self.unseen_top = (
             unseen_first.reshape(2, v), unseen_last.reshape(2, v), unseen_top.reshape(2, v))
         self.unseen_below = unseen_below.reshape(2, v)
+        self.unseen_moved = unseen_moved.reshape(2, v)
         self.syn_retries, self.retransmits = syn_retries, retransmits
         self.syn_seen, self.seen = syn_seen, seen  # parked for the next pass (Parked)
         self.syn_ts, self.last_syn, self.established, self.rtt = (

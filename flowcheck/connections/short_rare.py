@@ -1,7 +1,8 @@
 """Rare fields of the short-connection pass's records (flowcheck.connections.short_records):
 Connection.ack_frame, each side's first RST frame, capture copies' bytes and bytes
-repeated (flowcheck.model.rare_fields), set only on the few records whose batch's
-packets give them.
+repeated, when a side never captured was first acknowledged past a FIN
+(flowcheck.model.rare_fields), set only on the few records whose batch's packets give
+them.
 """
 
 from __future__ import annotations
@@ -123,3 +124,31 @@ def add_repeated(short: ShortPass, flows: np.ndarray, records: list[Connection],
             r = records[i]
             setattr(r, name, max(0, int(sent[row][i]) - getattr(r, copies)
                                  - int(unique[row, i])))
+
+
+def add_acked_unseen_times(short: ShortPass, flows: np.ndarray, records: list[Connection],
+                           fresh: bool) -> None:
+    """Connection.orig/resp_acked_unseen_ts as accounting.acked_unseen_ts sets them:
+    Endpoint.unseen_moved_ts (ShortPass.unseen_moved, nan: None) of a side with no
+    max_end, for the records that have one now or (fresh False: a continuing flow's)
+    had one as parked (ShortPass.before)."""
+    moved = short.unseen_moved.take(flows, axis=1)
+    times = np.where(short.max_end.take(flows, axis=1) == NONE, moved, np.nan)
+    visit = ~np.isnan(times).all(axis=0)
+    if not fresh:
+        before = short.before
+        visit |= ~np.isnan(np.where(before["max_end"].take(flows, axis=1) == NONE,
+                                    before["unseen_moved"].take(flows, axis=1),
+                                    np.nan)).all(axis=0)
+    at = np.flatnonzero(visit)
+    if not at.size:
+        return
+    values = [[None if t != t else t for t in row] for row in times[:, at].tolist()]
+    if type(records) is FreshRows:
+        rows = at.tolist()
+        records.put("orig_acked_unseen_ts", rows, values[0])
+        records.put("resp_acked_unseen_ts", rows, values[1])
+        return
+    for k, i in enumerate(at.tolist()):
+        records[i].orig_acked_unseen_ts = values[0][k]
+        records[i].resp_acked_unseen_ts = values[1][k]

@@ -55,6 +55,7 @@ from flowcheck.connections.short_accounting import (
 )
 from flowcheck.connections.short_rare import (
     add_ack_frames,
+    add_acked_unseen_times,
     add_copy_bytes,
     add_first_rsts,
     add_repeated,
@@ -361,6 +362,7 @@ def _finish(short: ShortPass, flows: np.ndarray, records: list[Connection], col:
     add_repeated(short, flows, records, sent)
     add_first_rsts(records, col.first_rsts)
     add_ack_frames(short, flows, records, col.synacks, col.synack_top, fresh)
+    add_acked_unseen_times(short, flows, records, fresh)
     if col.ack_repeats is not None:
         add_repeats(records, *col.ack_repeats, fresh)
     if fresh:

@@ -29,11 +29,12 @@ if TYPE_CHECKING:
 SIDE_FIELDS = (
     "state", "base", "isn", "last_raw", "last_u", "max_end", "fin", "acked", "acked_frame",
     "acked_ts", "ack_first", "ack_last", "unseen_first", "unseen_last", "unseen_top",
-    "unseen_below", "resends", "resent_u", "resent_ts", "resent_frame", "resend_first_ts",
-    "resend_first_frame", "seg_max", "resent_len", "seq_ahead", "seq_ahead_frame", "ttl",
-    "rst_ttl", "ttl_before_rst", "ttl_move_ts", "ttl_move_from", "ttl_move_to")
+    "unseen_below", "unseen_moved", "resends", "resent_u", "resent_ts", "resent_frame",
+    "resend_first_ts", "resend_first_frame", "seg_max", "resent_len", "seq_ahead",
+    "seq_ahead_frame", "ttl", "rst_ttl", "ttl_before_rst", "ttl_move_ts", "ttl_move_from",
+    "ttl_move_to")
 # The sides' fields the records' end-of-connection fields follow (short_accounting).
-BEFORE_FIELDS = ("acked", "max_end", "fin", "seg_max", "ttl")
+BEFORE_FIELDS = ("acked", "max_end", "fin", "seg_max", "ttl", "unseen_moved")
 # And the flows' fields their records' establishment, rtt and first SYN time follow.
 BEFORE_FLOW_FIELDS = ("established", "rtt", "syn_ts")
 # Parked's per-flow arrays the pass keeps as (v,) arrays.

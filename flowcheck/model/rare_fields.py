@@ -122,6 +122,14 @@ class RareFields:
     # 108 run 18: flowcheck.verify.unseen_resources). Not in the JSON.
     orig_fin_or_byte: bool = False
     resp_fin_or_byte: bool = False
+    # Sides the capture holds nothing of (one direction captured): the time (seconds,
+    # capture clock) of the peer's first ACK that acknowledged more of the side than a
+    # closing FIN takes (orig/resp_acked_unseen above 1 from then on:
+    # Endpoint.unseen_moved_ts, kept by every path of the tracker); None: none did, or
+    # the side is captured. When the side's data had moved, whatever the peer sent
+    # later (flowcheck.verify.gave_up._data_before). Not in the JSON.
+    orig_acked_unseen_ts: float | None = None
+    resp_acked_unseen_ts: float | None = None
     # The time of each of gap_frames (seconds, capture clock), in the same order:
     # capture_loss's time is its first frame's (trial 25 D6). Not in the JSON.
     gap_times: list[float] = field(default_factory=list)

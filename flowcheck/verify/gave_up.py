@@ -134,17 +134,19 @@ def moved_between(ctx: Context, conn: Connection, until: float) -> list[Connecti
 def _data_before(conn: Connection, until: float) -> bool:
     """Whether either side of conn sent a data packet the capture holds before `until`,
     or, of a side the capture holds no segment of (one direction captured: `tcpdump -Q
-    in` on the receiver), more bytes than a closing FIN its peer's ACKs acknowledge
-    (as verify.one_way_data.carried), the peer's every packet before `until` (field
-    check 76 seed 139 run 17: `-Q in` on the agent, three backup data connections'
-    600,000 B acknowledged by the media server before its CONNECT_CLOSE, read "with no
-    data moved")."""
+    in` on the receiver), its peer's ACKs acknowledged more bytes than a closing FIN
+    before `until` (as verify.one_way_data.carried; Connection.orig/resp_acked_unseen_ts,
+    the first such ACK's time), whatever the peer sent after it (field check 76 seed 139
+    run 17: `-Q in` on the agent, three backup data connections' 600,000 B acknowledged
+    by the media server before its CONNECT_CLOSE, read "with no data moved"; with the
+    media server's FINs on them after the close, as when it ends the data connections
+    once the session is closed, the same words came back while only the peer's last
+    packet was read)."""
     if any(first is not None and first[1] < until
            for first in (conn.orig_first_data, conn.resp_first_data)):
         return True
-    return any(acked > 1 and last is not None and last < until
-               for acked, last in ((conn.orig_acked_unseen, conn.resp_last_ts),
-                                   (conn.resp_acked_unseen, conn.orig_last_ts)))
+    return any(moved is not None and moved < until
+               for moved in (conn.orig_acked_unseen_ts, conn.resp_acked_unseen_ts))
 
 
 def gave_up_words(ctx: Context, conn: Connection, gave: GaveUp) -> str:
