@@ -92,6 +92,13 @@ class Finding:
     # sessions a connection fits alike ("of S1 or S2 "); 0 for none. Set by the check
     # that writes the message, so no other reads its words for it. Not in the JSON.
     subject: int = field(default=0, compare=False)
+    # Its connection's ports (originator's, responder's), which its fix's rule may name
+    # as drawn from their range anew each time (verify.allow_rules.drawn_words): set by
+    # verify.context.Context.add from the finding's connection, () for none. The key a
+    # fix is told under (report.answer) is its code and its first sentence with those
+    # words' port left out, so a second connection of the same rule reads "as under the
+    # verdict" by data, not by a pattern of its words (newuser66). Not in the JSON.
+    drawn_ports: tuple[int, ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict:
         return {

@@ -403,7 +403,8 @@ class Context:
             uid=conn.uid if conn else None,
             ts=ts if ts is not None else (conn.ts if conn else None),
             frames=frames if frames is not None else (opening_frames(conn) if conn else []),
-            reading=reading, allows=allows, subject=subject, other_profile=other_profile)
+            reading=reading, allows=allows, subject=subject, other_profile=other_profile,
+            drawn_ports=(conn.orig_p, conn.resp_p) if conn else ())
         side = session.id if session else (conn.session if conn else None)
         if finding.severity == Severity.ERROR and side in self.side:
             self.withheld[side].append(finding)  # side traffic: not the job's error
