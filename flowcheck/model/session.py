@@ -181,6 +181,11 @@ class Session:
     # Then kind_unknown is set too, and the steps after the control connection are
     # unknown unless a failure the capture shows ended the session. Not in the JSON.
     job_unseen: str = ""
+    # Whether job_unseen's reason is that the capture holds one direction of the control
+    # connection only, the conversation not in TLS (sessions.unseen.one_way_unseen): set
+    # with job_unseen, so a later check (verify.unread_frames) tells that reading by data,
+    # not by the words' start. Not in the JSON.
+    job_unseen_one_way: bool = False
     # A session that shows no sign of a job and ended before asking anything, whole in
     # the capture (flowcheck.sessions.before_job): the reply it ended at, the refusal of
     # its CONNECT_OPEN / CONNECT_CLIENT_AUTH or its accepted CONNECT_CLIENT_AUTH before
