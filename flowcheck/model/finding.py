@@ -24,10 +24,12 @@ Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carrie
 
 # Finding.other_profile: whether the finding's words point to another profile, for a
 # later check to tell by data, never by its words (stepcodes63): "fix", its fix suggests
-# analyzing with another profile (verify.profile_followed's OTHER_PRODUCT_FIX or
-# wrong_way_fix: verify.plain_direction, verify.fix_notes); "said", that and its message
-# says plain NDMP never calls back (OTHER_PRODUCT: verify.profile_followed).
-OtherProfile = Literal["", "fix", "said"]
+# analyzing with another profile (verify.profile_followed's OTHER_PRODUCT_FIX:
+# verify.plain_direction, verify.fix_notes); "said", that and its message says plain
+# NDMP never calls back (OTHER_PRODUCT: verify.profile_followed); "wrong_way", its fix
+# starts with wrong_way_fix (step_out_of_order's: verify.wrong_way), which
+# verify.plain_direction.profile_first takes off by this, not by the fix's start.
+OtherProfile = Literal["", "fix", "said", "wrong_way"]
 
 
 @fields_dataclass(frozen=True, slots=True)

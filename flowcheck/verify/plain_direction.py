@@ -112,8 +112,9 @@ def profile_first(ctx: Context, finding: Finding, shown: list[Announcement],
         lead = (f"Analyze the capture again with --profile ndmp: its announcements have "
                 f"the media server's mover listening and the agent connecting ({which}), "
                 f"plain NDMP's direction; the {name} profile has the media server connect.")
-        rest = fix.removeprefix(wrong_way)
-        worked = worked_part(rest) if rest != fix else ""
+        # A fix that starts with wrong_way_fix, told by its data (Finding.other_profile).
+        worked = worked_part(fix.removeprefix(wrong_way)) \
+            if finding.other_profile == "wrong_way" else ""
         if worked:
             # The data connections opened the other way worked: nothing of the profile
             # in force is left to ask of the firewall (verify.wrong_way).
