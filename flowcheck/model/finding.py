@@ -19,8 +19,11 @@ from flowcheck.fields_dataclass import fields_dataclass
 # (verify.control_left_out; findings.verdict); "probes_only", no_control_session's
 # every session a probe (verify.probes_only, the whole capture's; report.verdict_notes);
 # "carries_refusal", an announced_address_mismatch whose fix carries a *_refused
-# finding's (verify.addresses; verify.fix_notes then speaks of a reject, not a drop).
-Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal"]
+# finding's (verify.addresses; verify.fix_notes then speaks of a reject, not a drop);
+# "untold_connection", ranges_overlap's naming connections the overlap leaves untold
+# (verify.range_overlap; flowcheck.live withdraws it when a later reply names them).
+Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal",
+                  "untold_connection"]
 
 # Finding.other_profile: whether the finding's words point to another profile, for a
 # later check to tell by data, never by its words (stepcodes63): "fix", its fix suggests
