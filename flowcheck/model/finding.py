@@ -104,6 +104,11 @@ class Finding:
     # words' port left out, so a second connection of the same rule reads "as under the
     # verdict" by data, not by a pattern of its words (newuser66). Not in the JSON.
     drawn_ports: tuple[int, ...] = field(default=(), compare=False)
+    # Where the fix's conditional lead turns to the profile in force ("; if it is
+    # backup-exec-9 traffic: ", verify.plain_direction.fork_words), its first character's
+    # index in `fix`; 0 for none. Set by verify.fix_notes from profile_first, read by
+    # verify.profile_doubt to put the definite reading there. Not in the JSON.
+    fork: int = field(default=0, compare=False)
 
     def as_dict(self) -> dict:
         return {

@@ -44,6 +44,11 @@ class Step:
     # (report.verdict_notes; tests/test_step_cites checks words and codes agree). Not in
     # the JSON: the detail's words show them.
     cites: tuple[str, ...] = ()
+    # Violated because its data connections were opened by the side the profile expects
+    # to listen (verify.data_steps, beside step_out_of_order): set where the step is
+    # made, so verify.profile_doubt finds it by data, not by its detail's words. Not in
+    # the JSON.
+    wrong_way: bool = field(default=False, compare=False)
 
     def as_dict(self) -> dict:
         return {

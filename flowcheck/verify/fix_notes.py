@@ -48,7 +48,7 @@ def note_fixes(ctx: Context) -> None:
             # The default profile's expectation, not yet the job's failure: after the
             # job's own findings (pipeline.finding_order).
             finding.under_default = True
-        lead, fix = profile_first(ctx, finding, shown, unseen)
+        lead, fix, finding.fork = profile_first(ctx, finding, shown, unseen)
         first = default_ranges_first(ctx, fix)
         pointer = firewall_pointer(ctx, finding)
         finding.fix = with_lead(lead, f"{first}{fix[1:] if first else fix}{pointer}")
