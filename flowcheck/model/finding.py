@@ -45,11 +45,13 @@ class Allows:
     remote agents, asking for --remote-agent (a three-way job's, trial 27 D1); `noted`:
     the stopping rule ("drop", "reject") whose note, that an accept in one nftables table
     does not undo it in another, the fix already gives (verify.established_accept), ""
-    for none."""
+    for none; `pointed`: the fix quotes `flowcheck firewall` itself (verify.opening's
+    words for routers between, Where.quoted), so firewall_pointer adds no pointer."""
 
     hosts: tuple[str, ...] = ()
     agents: tuple[str, ...] = ()
     noted: str = ""
+    pointed: bool = False
 
 
 class Severity(StrEnum):

@@ -273,9 +273,12 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
 
 
 
-def rule_allows(conn: Connection, *more: str, noted: str = "") -> Allows:
+def rule_allows(conn: Connection, *more: str, noted: str = "",
+                pointed: bool = False) -> Allows:
     """What a fix of allow rules for conn (allow_rule's words and the others written for
     one connection) is for, as Finding.allows: conn's two ends, then `more`, other
     addresses the fix's rules name (a NAT's, an agent's other address); noted: the rule
-    whose other-table note the fix holds (Allows.noted)."""
-    return Allows(tuple(dict.fromkeys((conn.orig_h, conn.resp_h, *more))), noted=noted)
+    whose other-table note the fix holds (Allows.noted); pointed: the fix quotes
+    `flowcheck firewall` itself (Allows.pointed)."""
+    return Allows(tuple(dict.fromkeys((conn.orig_h, conn.resp_h, *more))), noted=noted,
+                  pointed=pointed)
