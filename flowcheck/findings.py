@@ -98,19 +98,22 @@ def make_finding(code: str, message: str, fix: str = "", *, severity: Severity |
                  session: str | None = None, uid: str | None = None, ts: float | None = None,
                  frames: list[int] | None = None, reading: Reading = "",
                  allows: Allows | None = None, subject: int = 0,
-                 other_profile: OtherProfile = "") -> Finding:
+                 other_profile: OtherProfile = "",
+                 drawn_ports: tuple[int, ...] = ()) -> Finding:
     """Build a Finding with the catalogue's severity unless one is given; `reading`
     tells later checks which reading of its code it is (Finding.reading), `allows` what
     the fix's allow rules are for (Finding.allows), `subject` how long the message's
     subject is (Finding.subject), `other_profile` whether its words point to another
-    profile (Finding.other_profile)."""
+    profile (Finding.other_profile), `drawn_ports` the ports its fix may name as drawn
+    anew (Finding.drawn_ports)."""
     if code not in CATALOGUE:
         raise KeyError(f"unknown finding code {code!r}: add it to CATALOGUE and docs")
     evidence = sorted(set(frames or []))
     return Finding(code=code, severity=severity or CATALOGUE[code], message=message, fix=fix,
                    session=session, uid=uid, ts=ts, frames=evidence[:FRAMES_LISTED],
                    frames_more=max(0, len(evidence) - FRAMES_LISTED), reading=reading,
-                   allows=allows, subject=subject, other_profile=other_profile)
+                   allows=allows, subject=subject, other_profile=other_profile,
+                   drawn_ports=drawn_ports)
 
 
 def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:

@@ -329,11 +329,11 @@ class LiveVerifier:
             if code in RETRIED_TO_ENDPOINT and conn is not None and conn.role == "data" and \
                     self._now - endpoint_last[(conn.resp_h, conn.resp_p)] < self.settle:
                 continue
-            # ranges_overlap naming a connection the overlap leaves untold (frames: it
-            # names one; verify.range_overlap) is withdrawn when a later GET_STATE reply
-            # names that connection for its session: the report's.
-            certain = code in CERTAIN_ONCE_SEEN and not (
-                code == "ranges_overlap" and finding.frames) or (
+            # ranges_overlap naming a connection the overlap leaves untold (its reading:
+            # verify.range_overlap) is withdrawn when a later GET_STATE reply names that
+            # connection for its session: the report's.
+            certain = (code in CERTAIN_ONCE_SEEN
+                       and finding.reading != "untold_connection") or (
                 code in CERTAIN_AFTER_FALLBACK and conn is not None
                 and self._now - conn.last_ts >= FALLBACK_SECONDS) or (
                 code in CERTAIN_AFTER_SILENCE and finding.uid in quiet

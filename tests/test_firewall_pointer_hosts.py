@@ -90,3 +90,33 @@ def test_the_other_table_note_is_said_once_by_the_data() -> None:
     note = "an accept in one nftables table or chain does not undo a drop"
     assert noted.startswith(" `flowcheck firewall ") and note not in noted, noted
     assert f"; {note}" in plain, plain
+
+
+def test_a_fix_that_quotes_the_command_is_told_by_the_data() -> None:
+    """Whether the fix quotes `flowcheck firewall` itself is Allows.pointed (verify.opening
+    .lost_where's Where.quoted), not the command's name in its words: a fix naming the
+    command in passing still gets the pointer; one that quotes it gets none."""
+    fix = ("Allow TCP from 10.0.0.5 to 10.0.0.10 port 10000 (not `flowcheck firewall` "
+           "alone: its rules are the job's).")
+    passing = _pointer("10.0.0.5", "10.0.0.10", "10.0.0.1", fix,
+                       Allows(("10.0.0.5", "10.0.0.10")))
+    assert passing.startswith(" `flowcheck firewall --media-server 10.0.0.5 "), passing
+    assert _pointer("10.0.0.5", "10.0.0.10", "10.0.0.1", "Allow TCP from 10.0.0.5 to "
+                    "10.0.0.10 port 10000.", Allows(("10.0.0.5", "10.0.0.10"),
+                                                    pointed=True)) == ""
+
+
+def test_a_router_s_quote_of_the_command_is_the_fix_s_pointer() -> None:
+    """captures/lab-router/fwd-drop-media: each data_unanswered's fix names the routers
+    between and quotes `flowcheck firewall` for their forward chain (Allows.pointed):
+    the command once, no other pointer after it."""
+    from stored import CAPTURES, stored_analysis
+
+    analysis = stored_analysis(CAPTURES / "lab-router" / "fwd-drop-media.pcap")
+    errors = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert len(errors) == 2
+    for error in errors:
+        assert error.allows is not None and error.allows.pointed
+        assert "forward chain too (`flowcheck firewall`: \"on a firewall or router between " \
+            "them\")" in error.fix, error.fix
+        assert error.fix.count("flowcheck firewall") == 1, error.fix

@@ -109,3 +109,37 @@ def test_the_doubt_says_the_session_shows_no_sign_not_the_capture(tmp_path: Path
     assert warning.session == "S1"
     assert "this session shows no sign of Backup Exec" in warning.message, warning.message
     assert "it holds no sign" not in warning.message
+
+
+def test_the_doubt_finds_its_step_and_fork_by_data(tmp_path: Path) -> None:
+    """judge_in_doubt finds the step violated for its opener by Step.wrong_way and puts
+    the definite reading where Finding.fork says, not by the words: a step reworded is
+    still made unknown, and a fix whose fork words are not its lead's (fork 0) gets the
+    reading after it."""
+    import dataclasses
+
+    from flowcheck.verify.profile_doubt import judge_in_doubt
+
+    cut = kept_from(V4, tmp_path / "late.pcap", 7)
+    fork = "; if it is backup-exec-9 traffic: "
+    definite = ("if it is backup-exec-9 traffic, analyze it with --profile backup-exec-9, "
+                "which judges step 4 (unknown without it)")
+    for forked in (True, False):
+        given = _analysis(cut, {"profile": "backup-exec-9"})
+        assert given.profile is not None
+        [session] = given.sessions
+        step = next(s for s in session.steps if s.step == 4)
+        assert step.status == "violated" and step.wrong_way
+        step.detail = "the agent connected, the profile expects the media server to"
+        [error] = [f for f in given.findings if f.code == "step_out_of_order"]
+        at = error.fork
+        assert at and error.fix[at:].startswith(fork), error.fix
+        finding = error if forked else dataclasses.replace(error, fork=0)
+        doubted = judge_in_doubt(given.sessions, [finding], given.profile,
+                                 {"S1": "why not"})
+        assert doubted is not None
+        assert next(s for s in session.steps if s.step == 4).status == "unknown"
+        [unknown] = doubted
+        assert unknown.fix == (
+            f"{error.fix[:at]}; {definite}; then: {error.fix[at + len(fork):]}" if forked
+            else f"{error.fix.rstrip('.')}. I{definite[1:]}."), unknown.fix

@@ -42,6 +42,7 @@ def test_one_range_set_warns_nothing_on_a_job_its_ports_tell() -> None:
                                   agent_range="6001-6100,5051-5150"))
     assert "overlap on 5051-5100: a port one side binds" in both.message
     assert both.frames == [] and both.ts is None
+    assert both.reading == ""  # about the configuration alone: live prints it once seen
 
 
 def test_one_range_set_warns_where_the_overlap_leaves_a_connection_untold(
@@ -62,6 +63,8 @@ def test_one_range_set_warns_where_the_overlap_leaves_a_connection_untold(
     assert "1025-65535 (agent range, the default)" in warning.message
     assert warning.fix.startswith("Set the agent range configured on the hosts")
     assert warning.frames == [callback.first_frame] and warning.ts == callback.ts
+    # What flowcheck.live reads to wait for the report, not the frames it names.
+    assert warning.reading == "untold_connection"
     told = _analysis(cut, media_range="5001-5100", agent_range="6001-6100")
     assert _overlaps(told) == []
 

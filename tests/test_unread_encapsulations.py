@@ -129,3 +129,22 @@ def test_an_l2tp_vpn_after_the_connections_cannot_carry_them(tmp_path: Path) -> 
     codes = [f.code for f in analysis.findings]
     assert analysis.verdict == "fail"
     assert "announced_not_used" in codes and "capture_one_direction" in codes
+
+
+def test_a_one_sided_browse_says_its_other_side_may_be_in_the_unread_frames(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The agent's packets in PBB: the browse's control connection reads as the media
+    # server's side only, and the unread frames may hold the agent's replies. Told by
+    # Session.job_unseen_one_way, not by the words' start: reworded, the note stays.
+    import flowcheck.sessions.unseen as unseen
+
+    monkeypatch.setattr(unseen, "_held_side", lambda conn, side: "one side only reached it")
+    path = wrapped(LAB / "browse-only.pcap", tmp_path / "browse.pbb.pcap", "pbb",
+                   only_from="10.77.0.2")
+    analysis = stored_analysis(path, config_path=LAB / "browse-only.toml")
+    (session,) = analysis.sessions
+    assert session.job_unseen_one_way
+    assert session.job_unseen.startswith("one side only reached it: the agent's replies")
+    assert session.job_unseen.endswith(
+        "(15 frames are in an encapsulation flowcheck does not read (PBB, from frame 2): "
+        "they may be among them)"), session.job_unseen

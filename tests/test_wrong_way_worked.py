@@ -192,3 +192,32 @@ def test_a_data_connection_reset_mid_transfer_is_not_said_to_have_worked(
     assert "worked" not in fix and "nothing in the firewall" not in fix, fix
     assert (f"the firewall must allow TCP from {AGENT} to {MEDIA} port 5014 (the media port "
             "this job used)") in fix, fix
+
+
+def test_the_worked_lead_is_told_by_the_finding_s_data_not_its_fix_s_start() -> None:
+    """profile_first reads a fix as step_out_of_order's (wrong_way_fix, then the body)
+    by Finding.other_profile "wrong_way", set where the fix is written: the same words
+    in a fix of another finding's (other_profile "fix") are not taken apart."""
+    from flowcheck.model import Severity
+    from flowcheck.verify.context import Context
+    from flowcheck.verify.plain_direction import plain_direction, profile_first
+    from flowcheck.verify.profile_followed import wrong_way_fix
+
+    analysis = _analysis(V4)
+    assert analysis.profile is not None
+    ctx = Context(analysis.traffic.connections, analysis.traffic.streams, analysis.sessions,
+                  analysis.config, analysis.profile)
+    shown = plain_direction(ctx)
+    body = ("the data connection itself worked (established, 2,037,760 B in the capture), "
+            "so nothing in the firewall needs changing for it.")
+    fix = f"{wrong_way_fix('backup-exec-9')}{body}"
+    ours = Finding("step_out_of_order", Severity.ERROR, "opened by the agent", fix=fix,
+                   other_profile="wrong_way")
+    assert profile_first(ctx, ours, shown)[:2] == (
+        f"{LEAD} The data connection itself worked (established, 2,037,760 B in the "
+        "capture), so nothing in the firewall needs changing for it.", "")
+    other = Finding("step_missing", Severity.ERROR, "no callback", fix=fix,
+                    other_profile="fix")
+    lead, rest, _ = profile_first(ctx, other, shown)
+    assert lead == f"{LEAD} If it is backup-exec-9 traffic after all: ", lead
+    assert rest == body, rest

@@ -19,15 +19,20 @@ from flowcheck.fields_dataclass import fields_dataclass
 # (verify.control_left_out; findings.verdict); "probes_only", no_control_session's
 # every session a probe (verify.probes_only, the whole capture's; report.verdict_notes);
 # "carries_refusal", an announced_address_mismatch whose fix carries a *_refused
-# finding's (verify.addresses; verify.fix_notes then speaks of a reject, not a drop).
-Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal"]
+# finding's (verify.addresses; verify.fix_notes then speaks of a reject, not a drop);
+# "untold_connection", ranges_overlap's naming connections the overlap leaves untold
+# (verify.range_overlap; flowcheck.live withdraws it when a later reply names them).
+Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal",
+                  "untold_connection"]
 
 # Finding.other_profile: whether the finding's words point to another profile, for a
 # later check to tell by data, never by its words (stepcodes63): "fix", its fix suggests
-# analyzing with another profile (verify.profile_followed's OTHER_PRODUCT_FIX or
-# wrong_way_fix: verify.plain_direction, verify.fix_notes); "said", that and its message
-# says plain NDMP never calls back (OTHER_PRODUCT: verify.profile_followed).
-OtherProfile = Literal["", "fix", "said"]
+# analyzing with another profile (verify.profile_followed's OTHER_PRODUCT_FIX:
+# verify.plain_direction, verify.fix_notes); "said", that and its message says plain
+# NDMP never calls back (OTHER_PRODUCT: verify.profile_followed); "wrong_way", its fix
+# starts with wrong_way_fix (step_out_of_order's: verify.wrong_way), which
+# verify.plain_direction.profile_first takes off by this, not by the fix's start.
+OtherProfile = Literal["", "fix", "said", "wrong_way"]
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -40,11 +45,13 @@ class Allows:
     remote agents, asking for --remote-agent (a three-way job's, trial 27 D1); `noted`:
     the stopping rule ("drop", "reject") whose note, that an accept in one nftables table
     does not undo it in another, the fix already gives (verify.established_accept), ""
-    for none."""
+    for none; `pointed`: the fix quotes `flowcheck firewall` itself (verify.opening's
+    words for routers between, Where.quoted), so firewall_pointer adds no pointer."""
 
     hosts: tuple[str, ...] = ()
     agents: tuple[str, ...] = ()
     noted: str = ""
+    pointed: bool = False
 
 
 class Severity(StrEnum):
@@ -92,6 +99,18 @@ class Finding:
     # sessions a connection fits alike ("of S1 or S2 "); 0 for none. Set by the check
     # that writes the message, so no other reads its words for it. Not in the JSON.
     subject: int = field(default=0, compare=False)
+    # Its connection's ports (originator's, responder's), which its fix's rule may name
+    # as drawn from their range anew each time (verify.allow_rules.drawn_words): set by
+    # verify.context.Context.add from the finding's connection, () for none. The key a
+    # fix is told under (report.answer) is its code and its first sentence with those
+    # words' port left out, so a second connection of the same rule reads "as under the
+    # verdict" by data, not by a pattern of its words (newuser66). Not in the JSON.
+    drawn_ports: tuple[int, ...] = field(default=(), compare=False)
+    # Where the fix's conditional lead turns to the profile in force ("; if it is
+    # backup-exec-9 traffic: ", verify.plain_direction.fork_words), its first character's
+    # index in `fix`; 0 for none. Set by verify.fix_notes from profile_first, read by
+    # verify.profile_doubt to put the definite reading there. Not in the JSON.
+    fork: int = field(default=0, compare=False)
 
     def as_dict(self) -> dict:
         return {

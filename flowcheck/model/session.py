@@ -44,6 +44,11 @@ class Step:
     # (report.verdict_notes; tests/test_step_cites checks words and codes agree). Not in
     # the JSON: the detail's words show them.
     cites: tuple[str, ...] = ()
+    # Violated because its data connections were opened by the side the profile expects
+    # to listen (verify.data_steps, beside step_out_of_order): set where the step is
+    # made, so verify.profile_doubt finds it by data, not by its detail's words. Not in
+    # the JSON.
+    wrong_way: bool = field(default=False, compare=False)
 
     def as_dict(self) -> dict:
         return {
@@ -181,6 +186,11 @@ class Session:
     # Then kind_unknown is set too, and the steps after the control connection are
     # unknown unless a failure the capture shows ended the session. Not in the JSON.
     job_unseen: str = ""
+    # Whether job_unseen's reason is that the capture holds one direction of the control
+    # connection only, the conversation not in TLS (sessions.unseen.one_way_unseen): set
+    # with job_unseen, so a later check (verify.unread_frames) tells that reading by data,
+    # not by the words' start. Not in the JSON.
+    job_unseen_one_way: bool = False
     # A session that shows no sign of a job and ended before asking anything, whole in
     # the capture (flowcheck.sessions.before_job): the reply it ended at, the refusal of
     # its CONNECT_OPEN / CONNECT_CLIENT_AUTH or its accepted CONNECT_CLIENT_AUTH before

@@ -18,7 +18,6 @@ first command said "see data_unanswered under Findings" and no more).
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -26,6 +25,7 @@ from rich.text import Text
 from flowcheck.doc_files import doc_page
 from flowcheck.report.hanging import print_hanging
 from flowcheck.report.overview import SummaryBlock, session_errors
+from flowcheck.verify.allow_rules import drawn_words
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -142,17 +142,19 @@ def _plain(text: str) -> str:
     return text[0].lower() + text[1:] if word.istitle() and word.isalpha() else text
 
 
-# A rule's note on the one port of its range this connection drew (allow_rules): the
-# rule is the range's, the same for every connection that drew another port of it.
-_DRAWN = re.compile(r"(this connection's (?:source )?port) \d+ (is drawn from it anew)")
-
-
-def _told_key(fix: str) -> str:
-    """The key a fix's first sentence is told under (answer_rows, finding_parts): its
-    gist (_plain) without the port the connection drew from the range, so a second
-    connection of the same rule reads "as under the verdict" (newuser66: two data
-    connections from 5004 and 5005 told the whole rule twice)."""
-    return _DRAWN.sub(r"\1 \2", _plain(fix))
+def _told_key(finding: Finding, action: str) -> str:
+    """The key a fix's first sentence (`action`, as _plain gives it) is told under
+    (answer_rows, finding_parts): the finding's code and that sentence without the port
+    its connection drew from the range (Finding.drawn_ports; the words are
+    verify.allow_rules.drawn_words's, with and without the port), so a second connection
+    of the same rule reads "as under the verdict" (newuser66: two data connections from
+    5004 and 5005 told the whole rule twice) whatever those words are, and a fix of
+    another code never does."""
+    for port in finding.drawn_ports:
+        for source in (True, False):
+            action = action.replace(drawn_words(port, source=source),
+                                    drawn_words(None, source=source))
+    return f"{finding.code}\0{action}"
 
 
 def answer_rows(session: Session, findings: list[Finding],
@@ -218,7 +220,7 @@ def finding_rows(first: Finding, more: int = 0, told: dict[str, str] | None = No
         return [("cause:", f"{rows[0][1]} {where}")]
     advice, job_fix = ranges_advice(first)
     fix = _plain(lead(job_fix)[0])
-    key = _told_key(fix)
+    key = _told_key(first, fix)
     if told is not None and key in told:
         rows.append(("fix:", f"as for {told[key]} {where}"))
     else:
@@ -305,7 +307,7 @@ def finding_parts(finding: Finding, told: dict[str, str] | None = None
     if finding.fix:
         advice, job_fix = ranges_advice(finding)
         action, more = lead(job_fix)
-        given = (told or {}).get(_told_key(action))
+        given = (told or {}).get(_told_key(finding, _plain(action)))
         if given:  # after the advice to set the ranges first, when the fix starts so
             parts.append(("Fix:", f"{advice}as under the verdict ({given})."))
         else:

@@ -77,7 +77,7 @@ from flowcheck.sessions.snap_cut import addressless_replies, cut_announcements, 
 from flowcheck.sessions.stray import StraySyn, stray_syns
 from flowcheck.sessions.threeway import share_announced
 from flowcheck.sessions.tls_start import proven_tls_starts, tls_from_start
-from flowcheck.sessions.unseen import job_unseen, snap_lost_words
+from flowcheck.sessions.unseen import job_unseen, one_way_unseen, snap_lost_words
 
 __all__ = [
     "CALLBACK_SLACK_SECONDS", "DATA_INTENT", "Outcome", "addressless_replies",
@@ -258,6 +258,8 @@ def open_sessions(connections: list[Connection], stream_by_uid: dict[str, NdmpSt
         if session.kind == "browse" and not session.kind_unknown:
             # No sign of a job, but is that because none was started? (sessions.unseen)
             session.job_unseen = job_unseen(conn, stream)
+            session.job_unseen_one_way = bool(session.job_unseen) and \
+                one_way_unseen(conn, stream)
             if session.job_unseen:
                 session.kind_unknown, session.kind_unknown_why = True, session.job_unseen
         if session.kind == "browse" and not session.kind_unknown:
@@ -288,4 +290,5 @@ def settle_kinds(sessions: list[Session], stream_by_uid: dict[str, NdmpStream],
             session.kind, told = kind_from_bytes(session, by_uid)
             session.kind_guessed, session.kind_unknown = not told, False
             session.job_unseen = ""  # its data connections show a job
+            session.job_unseen_one_way = False
             session.ended_before_job = None

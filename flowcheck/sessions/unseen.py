@@ -36,6 +36,13 @@ from flowcheck.sessions.classify import FATAL_REPLIES, message_op, one_sided
 _ENDS_JOB = FATAL_REPLIES | {"CONNECT_OPEN"}
 
 
+def one_way_unseen(conn: Connection, stream: NdmpStream | None) -> bool:
+    """Does job_unseen read the session as unseen because the capture holds one
+    direction of its control connection only (classify.one_sided), its conversation
+    not in TLS (whose words come first: the side it lacks is said after them)?"""
+    return not (stream is not None and stream.tls_from) and one_sided(conn) is not None
+
+
 def job_unseen(conn: Connection, stream: NdmpStream | None) -> str:
     """Why the capture cannot show whether a session that shows no sign of a job (its
     control connection `conn`, its decoded `stream`) was a browse or a job that failed

@@ -32,16 +32,24 @@ def return_ports(ctx: Context, conn: Connection) -> tuple[str, str]:
     name = _set_range(ctx, _by_role(ctx, conn.orig_h, ("agent", "media")), source)
     if name is not None:
         back_to = (f"ports {format_ranges(getattr(config, f'{name}_range'))} (the {name} "
-                   f"range: this connection's source port {source} is drawn from it anew "
-                   "each time)")
+                   f"range: {drawn_words(source, source=True)})")
     else:
-        back_to = (f"ports in its dynamic (ephemeral) range (this connection's source port "
-                   f"{source} is drawn from it anew each time)")
+        back_to = f"ports in its dynamic (ephemeral) range ({drawn_words(source, source=True)})"
     name = None if conn.resp_p == config.ndmp_port else \
         _set_range(ctx, _by_role(ctx, conn.resp_h, ("media", "agent")), conn.resp_p)
     answer = f"port {conn.resp_p}" if name is None else \
         f"ports {format_ranges(getattr(config, f'{name}_range'))}"
     return answer, back_to
+
+
+def drawn_words(port: int | None, *, source: bool = False) -> str:
+    """The words that say a connection's port (its `source` port, else its responder's)
+    is drawn from its range anew each time, naming `port` ("this connection's source port
+    5004 is drawn from it anew each time"; None: the same words without a port, the key
+    report.answer tells a rule under, Finding.drawn_ports)."""
+    which = "source port" if source else "port"
+    named = "" if port is None else f" {port}"
+    return f"this connection's {which}{named} is drawn from it anew each time"
 
 
 def _set_range(ctx: Context, names: tuple[str, str], port: int) -> str | None:
@@ -196,8 +204,7 @@ def own_target(ctx: Context, conn: Connection, session: Session | None) -> str:
         return f"port {port}"
     if which is not None and which not in ctx.config.default_ranges():
         ranges = getattr(ctx.config, f"{which}_range")
-        return (f"ports {format_ranges(ranges)} (the {which} range: this connection's port "
-                f"{port} is drawn from it anew each time)")
+        return f"ports {format_ranges(ranges)} (the {which} range: {drawn_words(port)})"
     if which is not None:
         seen, one = _seen_or_range(ctx, session, which, port)
         return (f"port{'' if one else 's'} {seen} and the rest of the {which} range "
@@ -266,9 +273,12 @@ def allow_rule(ctx: Context, conn: Connection, session: Session | None, *,
 
 
 
-def rule_allows(conn: Connection, *more: str, noted: str = "") -> Allows:
+def rule_allows(conn: Connection, *more: str, noted: str = "",
+                pointed: bool = False) -> Allows:
     """What a fix of allow rules for conn (allow_rule's words and the others written for
     one connection) is for, as Finding.allows: conn's two ends, then `more`, other
     addresses the fix's rules name (a NAT's, an agent's other address); noted: the rule
-    whose other-table note the fix holds (Allows.noted)."""
-    return Allows(tuple(dict.fromkeys((conn.orig_h, conn.resp_h, *more))), noted=noted)
+    whose other-table note the fix holds (Allows.noted); pointed: the fix quotes
+    `flowcheck firewall` itself (Allows.pointed)."""
+    return Allows(tuple(dict.fromkeys((conn.orig_h, conn.resp_h, *more))), noted=noted,
+                  pointed=pointed)

@@ -210,6 +210,12 @@ class Context:
     # The failed steps at which a host's range was full (verify.range_stops), in the
     # order the steps found them; range_too_small ties itself to them.
     range_stops: list[RangeStop] = field(default_factory=list)
+    # The ports the sessions' connections used, by side, without and with refused
+    # listeners' ports, and the key they were read under (verify.range_stops.port_usage:
+    # (usage_key, usage, with refused); None: not read yet). Read again, not reused, once
+    # the key differs: a later stage changed the sessions' connections.
+    port_uses: tuple[tuple, dict, dict] | None = field(default=None, repr=False,
+                                                       compare=False)
     # Hosts by the role the sessions saw them in: (media servers, agents) (host_role;
     # built on first use).
     seen_roles: tuple[set[str], set[str]] | None = None
@@ -403,7 +409,8 @@ class Context:
             uid=conn.uid if conn else None,
             ts=ts if ts is not None else (conn.ts if conn else None),
             frames=frames if frames is not None else (opening_frames(conn) if conn else []),
-            reading=reading, allows=allows, subject=subject, other_profile=other_profile)
+            reading=reading, allows=allows, subject=subject, other_profile=other_profile,
+            drawn_ports=(conn.orig_p, conn.resp_p) if conn else ())
         side = session.id if session else (conn.session if conn else None)
         if finding.severity == Severity.ERROR and side in self.side:
             self.withheld[side].append(finding)  # side traffic: not the job's error

@@ -333,8 +333,10 @@ def data_connection_step(ctx: Context, session: Session, spec: StepSpec,
     if wrong_way:
         expected = "media server" if ctx.profile.connector == "media_server" else "agent"
         openers = report_wrong_way(ctx, session, spec, wrong_way, expected)
-        return make_step(spec, "violated", uids, frames,
+        step = make_step(spec, "violated", uids, frames,
                          f"opened by {openers}, expected the {expected}")
+        step.wrong_way = True
+        return step
     ports = [port_words(ctx, session, c) for c in conns]
     if not all(ports_in_range(ctx, session, c) for c in conns):
         return make_step(spec, "violated", uids, frames, "port outside the configured range: " +

@@ -47,6 +47,7 @@ from flowcheck.verify.lone_data_syn import lone_reading
 from flowcheck.verify.nat_listener import configured_listener, nat_fix, nat_words
 from flowcheck.verify.one_way_data import carried
 from flowcheck.verify.opening import (
+    Where,
     between_fix,
     capitalised,
     lost_where,
@@ -155,15 +156,20 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                 allows=rule_allows(first), subject=len(_SUBJECT))
     elif outcome == "unanswered":
         outside = outside_range_words(ctx, session, first, "drops")
-        where = lost_where(ctx, first) if either else ""
+        where, quoted = lost_where(ctx, first) if either else Where("")
         # A lone SYN never resent: the control connection may tell a drop from a reject.
         lone = lone_reading(ctx, session, first, rule) \
             if lone_syn(ctx, first) and len(attempts) == 1 else None
-        words, fix = (elsewhere(ctx, session, first, rule)
+        other = elsewhere(ctx, session, first, rule)
+        words, fix = (other
                       or (outside and (outside[0], f"{outside[1]}{rule}.{where}"))
                       or ("", lone.fix if lone else f"{capitalised(rule)}.{where}"))
+        # Whether the fix holds where's quote of `flowcheck firewall` (Allows.pointed).
+        quoted = quoted and not other and (bool(outside) or lone is None)
         if either:
-            fix = between_fix(ctx, first, session) or own_firewall_fix(ctx, first, session) + fix
+            between = between_fix(ctx, first, session)
+            fix = between or own_firewall_fix(ctx, first, session) + fix
+            quoted = quoted and not between
         if wrong is not None and own is not None:
             words += other_nic_words(ctx, session, wrong, first, own)
             fix += other_nic_fix(ctx, session, wrong)
@@ -199,7 +205,8 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                 + ("" if cut is None else " while the capture ran") + f".{words}"
                 f"{f' Then {late}.' if late else ''}", fix, session=session,
                 conn=first, frames=frames, cause="data",
-                allows=ttl_exceeded_allows(first, rule_allows(first)), subject=len(_SUBJECT))
+                allows=ttl_exceeded_allows(first, rule_allows(first, pointed=quoted)),
+                subject=len(_SUBJECT))
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, first, "rejects")
         fix = data_refused_fix(ctx, first, session)

@@ -48,7 +48,7 @@ def note_fixes(ctx: Context) -> None:
             # The default profile's expectation, not yet the job's failure: after the
             # job's own findings (pipeline.finding_order).
             finding.under_default = True
-        lead, fix = profile_first(ctx, finding, shown, unseen)
+        lead, fix, finding.fork = profile_first(ctx, finding, shown, unseen)
         first = default_ranges_first(ctx, fix)
         pointer = firewall_pointer(ctx, finding)
         finding.fix = with_lead(lead, f"{first}{fix[1:] if first else fix}{pointer}")
@@ -79,11 +79,12 @@ def firewall_pointer(ctx: Context, finding: Finding) -> str:
     """" `flowcheck firewall ...` prints these rules ..." for a fix that gives allow
     rules, with the hosts they are for and the ranges in force, ending with the note that
     an accept in one nftables table does not undo a drop in another (other_table_note);
-    "" for any other fix and for one that quotes the command itself. Whether the fix
-    gives allow rules and what they are for is the finding's data (Finding.allows, set
-    by the check that wrote the fix), never its words (note61 "Left" 2)."""
+    "" for any other fix and for one that quotes the command itself (Allows.pointed).
+    Whether the fix gives allow rules, what they are for and whether it quotes the
+    command is the finding's data (Finding.allows, set by the check that wrote the fix),
+    never its words (note61 "Left" 2)."""
     allows = finding.allows
-    if allows is None or _FIREWALL_COMMAND in finding.fix:
+    if allows is None or allows.pointed:
         return ""
     session = ctx.session_by_id.get(finding.session) if finding.session else None
     config = ctx.config

@@ -43,6 +43,7 @@ from flowcheck.verify.local_drop import local_drop
 from flowcheck.verify.lone_callback_syn import lone_callback
 from flowcheck.verify.no_session import no_control_session, pieces_without_session
 from flowcheck.verify.opening import (
+    Where,
     between_fix,
     capitalised,
     lost_where,
@@ -120,24 +121,25 @@ def check_links(ctx: Context) -> None:
     check_unannounced(ctx)
 
 
-def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> str:
+def _arrived_or_elsewhere(ctx: Context, conn: Connection) -> Where:
     """The close of control_unanswered's fix when the capture holds no TCP of the way back:
     where the Linux cooked marks place the SYNs' arrival (cooked_host.arrived_unanswered),
     else, when the responder's packets that are not TCP show the capture holds that way
-    (way_back.came_back), lost_where's, else, the responder's own capture merged in
-    (arrival.arrived_silent), silent_fix's, else where a capture would tell, asked at the
-    connection's time (opening.none_words) (with its leading space)."""
+    (way_back.came_back), lost_where's (Where: whether they quote `flowcheck firewall`),
+    else, the responder's own capture merged in (arrival.arrived_silent), silent_fix's,
+    else where a capture would tell, asked at the connection's time (opening.none_words)
+    (with its leading space)."""
     ttl = arrived_unanswered(ctx, conn.orig_h, conn.resp_h)
     if ttl is not None:
-        return " " + arrived_words(conn.orig_h, conn.resp_h, ttl, leaving_taken(ctx))
+        return Where(" " + arrived_words(conn.orig_h, conn.resp_h, ttl, leaving_taken(ctx)))
     if came_back(ctx, conn) is not None:
         # The responder's packets that are not TCP: the capture holds the way back
         # (way_back.came_back), so not one_way_where's "holds no packet from" (review 56b).
         return lost_where(ctx, conn)
     if arrived_silent(ctx, conn):  # the responder's own capture merged in (verify.arrival)
-        return " " + silent_fix(conn)
+        return Where(" " + silent_fix(conn))
     # as data_unanswered's (opening.lost_where), asked at the connection's time
-    return one_way_where(conn, none=none_words(ctx, conn, at_all=False))
+    return Where(one_way_where(conn, none=none_words(ctx, conn, at_all=False)))
 
 
 def _routing_or(conn: Connection, fix: str) -> str:
@@ -187,6 +189,8 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
         cut = resend_cut(ctx, [conn])  # the capture ended after a resend
         answer = cut_answer_words([conn], no_answer_words(conn, unseen=unseen or bool(cut)),
                                   cut, counted=True)
+        where = _arrived_or_elsewhere(ctx, conn) if unseen_way_back \
+            else lost_where(ctx, conn) if either else Where("")
         ctx.add("control_unanswered",
                 f"The media server {conn.orig_h} sent {syns_sent_words(ctx, conn)} "
                 f"to the agent's NDMP port {target} and "
@@ -194,10 +198,9 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                 _routing_or(conn, f"{own}"
                             f"{capitalised(allow)}"
                             f"; check that {_ndmp_service(ctx)} runs on {conn.resp_h}."
-                            + (_arrived_or_elsewhere(ctx, conn) if unseen_way_back
-                               else lost_where(ctx, conn) if either else "")),
+                            + where.words),
                 session=session, conn=conn, cause="control",
-                allows=ttl_exceeded_allows(conn, rule_allows(conn)))
+                allows=ttl_exceeded_allows(conn, rule_allows(conn, pointed=where.quoted)))
     elif outcome == "refused" and own_stack_refused(conn):
         # The media server's own ICMP to itself: its ARP or neighbour discovery (trial 28 D7).
         ctx.add("control_refused",
@@ -284,7 +287,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         either = retried(conn)
         unseen = ctx.lacks((conn.resp_h, conn.orig_h), conn.ts)  # a reject would go that way
         rule = allow_rule(ctx, conn, session, answer=either, between=either)
-        where = lost_where(ctx, conn) if either else ""
+        where, quoted = lost_where(ctx, conn) if either else Where("")
         # To another address than the control connection's peer: a NAT in front of the
         # media server, most often (trial 19, D5), where the firewall words do not apply.
         elsewhere = elsewhere_failure(ctx, session, conn, allow_rule(ctx, conn, session))
@@ -311,12 +314,14 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                           (own_firewall_fix(ctx, conn, session) if either else "")
                           + (f"{outside[1]}{rule}." if outside else lone[1] if lone
                              else f"{capitalised(rule)}.") + where)
+        quoted = quoted and not elsewhere and not between  # where's words in the fix
         # An earlier callback through the same way passed: a limit (trial 43).
         if not elsewhere and (passed := passed_before(ctx, conn)) is not None:
             message += limit_words(ctx, conn, passed)
             fix = with_lead(limit_fix(ctx, conn, passed), fix)
         ctx.add("callback_unanswered", message, fix, session=session, conn=conn,
-                cause="callback", allows=ttl_exceeded_allows(conn, rule_allows(conn)),
+                cause="callback",
+                allows=ttl_exceeded_allows(conn, rule_allows(conn, pointed=quoted)),
                 subject=len(agent))
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, conn, "rejects")

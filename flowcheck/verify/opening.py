@@ -6,6 +6,8 @@ verify.handshake_incomplete's.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flowcheck.connections.syn_ways import PACKET_OUTGOING, marked_types
 from flowcheck.model import Connection, Session
 from flowcheck.verify.allow_rules import allow_rule, capitalised, own_rules
@@ -59,19 +61,28 @@ def retried(conn: Connection, attempts: int = 1) -> bool:
     return conn.syn_retries > 0 or attempts > 1
 
 
-def lost_where(ctx: Context, conn: Connection) -> str:
+class Where(NamedTuple):
+    """lost_where's words, and whether they quote `flowcheck firewall` (the routers
+    between: a fix holding them gives no other pointer, Allows.pointed, set from this)."""
+
+    words: str
+    quoted: bool = False
+
+
+def lost_where(ctx: Context, conn: Connection) -> Where:
     """The end of a both-ways fix (silence's both_ways): where the capture tells, said
     plainly when the TTLs or the Linux cooked marks show which host the capture was
-    taken on (verify.capture_host.proven_host)."""
+    taken on (verify.capture_host.proven_host), and whether its words quote `flowcheck
+    firewall` (Where)."""
     if (vanished_between(ctx, conn) or reached_responder(ctx, conn)
             or passed_capture_host(ctx, conn) or reached_second_point(ctx, conn)):
-        return ""  # said instead: between_fix, own_firewall_fix
+        return Where("")  # said instead: between_fix, own_firewall_fix
     if arrived_silent(ctx, conn):
         # The message placed the SYNs' arrival at the responder's own point or the first
         # router's (silent_words): no capture to ask for, the one it names is in the file
         # (review61b: "If this capture was taken on 10.77.0.3 ... otherwise a capture on
         # 10.77.0.3 shows", after "the SYNs reached a capture point on 10.77.0.3").
-        return " " + silent_fix(conn)
+        return Where(" " + silent_fix(conn))
     on = proven_host(ctx, conn.orig_h, conn.resp_h)
     if on is None and ctx.lacks((conn.resp_h, conn.orig_h), conn.ts):
         # One direction only (the capture evidently lacks the responder's to the
@@ -81,35 +92,39 @@ def lost_where(ctx: Context, conn: Connection) -> str:
         # 122 run 13: "If this capture was taken on 10.77.0.1, its own firewall drops the
         # SYNs or its SYN-ACKs" of `-Q in` on the media server, its input rejecting the
         # data SYNs with ICMP).
-        return one_way_where(conn, ctx.census.other_words(conn.resp_h, conn.orig_h, conn.ts)
-                             if ctx.census else None, none_words(ctx, conn, at_all=False))
+        return Where(one_way_where(
+            conn, ctx.census.other_words(conn.resp_h, conn.orig_h, conn.ts)
+            if ctx.census else None, none_words(ctx, conn, at_all=False)))
     if on is None and leaving_only(ctx):
         # Each capture host took its leaving packets alone (tcpdump -Q out on each, merged:
         # lab matrix seed 126 run 2): "If this capture was taken on B, its own firewall
         # drops the SYNs" of a capture on B that cannot hold them arriving.
-        return (" This capture's Linux cooked headers mark every SYN, FIN and RST in it "
-                "sent by the host that captured it (outgoing), none arriving (tcpdump -Q out), "
-                f"so not whether the SYNs reached {conn.resp_h}: a capture of both directions "
-                f"on {conn.resp_h} shows it (there, SYNs arriving with no SYN-ACK, RST or ICMP "
-                "leaving are its own firewall's drop).")
+        return Where(
+            " This capture's Linux cooked headers mark every SYN, FIN and RST in it "
+            "sent by the host that captured it (outgoing), none arriving (tcpdump -Q out), "
+            f"so not whether the SYNs reached {conn.resp_h}: a capture of both directions "
+            f"on {conn.resp_h} shows it (there, SYNs arriving with no SYN-ACK, RST or ICMP "
+            "leaving are its own firewall's drop).")
     # The responder's packets that are not TCP in a capture of no TCP of its: a filter
     # may have kept its SYN-ACKs out (came_back_words; review 56k).
     filtered = came_back_fix(conn) if came_back(ctx, conn) is not None else ""
     if on is None:
-        return (f" If this capture was taken on {conn.resp_h}, its own firewall drops the "
-                f"SYNs or its SYN-ACKs; otherwise a capture on {conn.resp_h} shows which way "
-                f"they are lost.{filtered}")
+        return Where(
+            f" If this capture was taken on {conn.resp_h}, its own firewall drops the "
+            f"SYNs or its SYN-ACKs; otherwise a capture on {conn.resp_h} shows which way "
+            f"they are lost.{filtered}")
     if on.host == conn.resp_h:
-        return ""  # said first instead: own_firewall_fix
+        return Where("")  # said first instead: own_firewall_fix
     taken = (f"This capture was taken on {conn.orig_h} ({on.shown})" if on.marked else
              f"This capture was taken on {conn.orig_h} or on its network segment")
     if on.ttls is None:
-        return f" {taken}: a capture on {conn.resp_h} shows which way they are lost.{filtered}"
+        return Where(f" {taken}: a capture on {conn.resp_h} shows which way they are lost."
+                     f"{filtered}")
     # The TTLs count the routers between (trial 17, D3): a drop may be in theirs.
-    return (f" {taken}: a capture on {conn.resp_h} shows "
-            f"which way they are lost; with {routers_words(on.ttls)} between them, allow them "
-            "in its forward chain too (`flowcheck firewall`: \"on a firewall or router "
-            f"between them\").{filtered}")
+    return Where(f" {taken}: a capture on {conn.resp_h} shows "
+                 f"which way they are lost; with {routers_words(on.ttls)} between them, allow "
+                 "them in its forward chain too (`flowcheck firewall`: \"on a firewall or "
+                 f"router between them\").{filtered}", quoted=True)
 
 
 def leaving_only(ctx: Context) -> bool:

@@ -21,6 +21,8 @@ without its callback was told to analyze again with --profile ndmp).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Announcement, Finding, Session
 from flowcheck.ndmp.listeners import mover_announcements
@@ -82,44 +84,61 @@ def suggests_other_profile(finding: Finding) -> bool:
     return bool(finding.other_profile)
 
 
+class ProfileLead(NamedTuple):
+    """profile_first's (lead, fix), and where in the lead it forks to the profile in
+    force (fork_words: the conditional lead's), its first character's index; 0 for
+    none (Finding.fork)."""
+
+    lead: str
+    fix: str
+    fork: int = 0
+
+
+def fork_words(profile: str) -> str:
+    """Where the conditional lead (profile_first, the callback unseen) turns to the
+    profile in force: "; if it is backup-exec-9 traffic: "."""
+    return f"; if it is {profile} traffic: "
+
+
 def profile_first(ctx: Context, finding: Finding, shown: list[Announcement],
-                  unseen: bool = False) -> tuple[str, str]:
+                  unseen: bool = False) -> ProfileLead:
     """(lead, fix) for a finding whose fix suggests `--profile ndmp` in a capture of plain
     NDMP's direction: the lead names that profile and the announcements that show it, and
     ends where the fix for the profile in force begins (with_lead joins them); the fix is
     the finding's without the suggestion; for step_out_of_order's data connections that
     worked (verify.wrong_way.worked_part) the lead's first sentence and what it says of
     them, and "" (nothing of the profile in force to ask). ("", the finding's fix)
-    otherwise. shown:
+    otherwise; with the conditional lead, where it forks (ProfileLead.fork). shown:
     plain_direction(ctx), read once per analysis by the caller (it reads every session);
     unseen: callback_unseen(ctx), which makes the lead a condition."""
     fix = finding.fix
     wrong_way = wrong_way_fix(ctx.profile.name)
     if not suggests_other_profile(finding):
-        return "", fix
+        return ProfileLead("", fix)
     if not shown:
-        return "", fix
+        return ProfileLead("", fix)
     first = shown[0]
     more = f", {len(shown) - 1} more" if len(shown) > 1 else ""
     name = ctx.profile.name
     which = f"{first.message.removeprefix('NDMP_')}, {frame_text(first.frame)}{more}"
+    rest = fix.replace(OTHER_PRODUCT_FIX, "").removeprefix(wrong_way)
     if unseen:
         lead = (f"If this is plain NDMP (its announcements have the media server's mover "
                 f"listening and the agent connecting, {which}; the agent's callback to the "
                 f"job engine, which {name} jobs make, is not in the capture to tell), "
-                f"analyze it with --profile ndmp; if it is {name} traffic: ")
-    else:
-        lead = (f"Analyze the capture again with --profile ndmp: its announcements have "
-                f"the media server's mover listening and the agent connecting ({which}), "
-                f"plain NDMP's direction; the {name} profile has the media server connect.")
-        rest = fix.removeprefix(wrong_way)
-        worked = worked_part(rest) if rest != fix else ""
-        if worked:
-            # The data connections opened the other way worked: nothing of the profile
-            # in force is left to ask of the firewall (verify.wrong_way).
-            return f"{lead} {worked[:1].upper()}{worked[1:]}.", ""
-        lead += f" If it is {name} traffic after all: "
-    return lead, fix.replace(OTHER_PRODUCT_FIX, "").removeprefix(wrong_way)
+                "analyze it with --profile ndmp")
+        return ProfileLead(f"{lead}{fork_words(name)}", rest, len(lead))
+    lead = (f"Analyze the capture again with --profile ndmp: its announcements have "
+            f"the media server's mover listening and the agent connecting ({which}), "
+            f"plain NDMP's direction; the {name} profile has the media server connect.")
+    # A fix that starts with wrong_way_fix, told by its data (Finding.other_profile).
+    worked = worked_part(fix.removeprefix(wrong_way)) \
+        if finding.other_profile == "wrong_way" else ""
+    if worked:
+        # The data connections opened the other way worked: nothing of the profile in
+        # force is left to ask of the firewall (verify.wrong_way).
+        return ProfileLead(f"{lead} {worked[:1].upper()}{worked[1:]}.", "")
+    return ProfileLead(f"{lead} If it is {name} traffic after all: ", rest)
 
 
 def with_lead(lead: str, fix: str) -> str:

@@ -38,6 +38,7 @@ from flowcheck.model import (
 )
 from flowcheck.ndmp.listeners import listener_of, mover_announcements
 from flowcheck.profiles import Profile, StepSpec
+from flowcheck.verify.plain_direction import fork_words
 from flowcheck.verify.plain_reading import (
     PLAIN_PROFILE,
     _gap_may_hide,
@@ -151,11 +152,10 @@ def _which(session: Session) -> str:
 
 def _restep(session: Session, spec: StepSpec, profile: str, why: str) -> bool:
     """The session's data connection step `violated` for its opener ("opened by ...,
-    expected the media server": verify.data_steps) made `unknown`, its detail kept and
-    why it cannot be judged said; whether there was one."""
+    expected the media server": verify.data_steps; Step.wrong_way) made `unknown`, its
+    detail kept and why it cannot be judged said; whether there was one."""
     for index, step in enumerate(session.steps):
-        if step.step == spec.number and step.status == "violated" and \
-                step.detail.startswith("opened by "):
+        if step.step == spec.number and step.status == "violated" and step.wrong_way:
             session.steps[index] = make_step(
                 spec, "unknown", step.uids, step.frames,
                 f"unknown: {step.detail} ({profile}, the default: no profile was given), "
@@ -176,7 +176,7 @@ def _unknown_finding(finding: Finding, session: Session, spec: StepSpec, profile
     said = finding.message.removesuffix(".")
     return dataclasses.replace(
         finding, code="step_unknown", severity=Severity.WARNING,
-        fix=_definite_fix(finding.fix, spec, profile),
+        fix=_definite_fix(finding, spec, profile), fork=0,
         message=(f"Step {spec.number} ({spec.name}) of session {session.id} cannot be "
                  f"judged from the capture: {said[:1].lower()}{said[1:]}, but its "
                  f"announcement ({_which(session)}) has the media server's mover listening "
@@ -186,17 +186,20 @@ def _unknown_finding(finding: Finding, session: Session, spec: StepSpec, profile
                  f"but {why}."))
 
 
-def _definite_fix(fix: str, spec: StepSpec, profile: str) -> str:
+def _definite_fix(finding: Finding, spec: StepSpec, profile: str) -> str:
     """The fix of step_out_of_order, with what gives the definite reading of a job that
     is `profile`'s: analyzing it with --profile PROFILE, which judges the step (the
     agent's connect then step_out_of_order, an error) instead of leaving it unknown. Put
-    at the fork plain_direction's lead makes ("...; if it is backup-exec-9 traffic: "),
-    else after the fix. Review56i: a Backup Exec user was told of --profile ndmp only."""
+    at the fork plain_direction's lead makes ("...; if it is backup-exec-9 traffic: ",
+    where Finding.fork says), else after the fix. Review56i: a Backup Exec user was told
+    of --profile ndmp only."""
+    fix = finding.fix
     definite = (f"analyze it with --profile {profile}, which judges step {spec.number} "
                 "(unknown without it)")
-    fork = f"; if it is {profile} traffic: "
-    if fork in fix:
-        return fix.replace(fork, f"; if it is {profile} traffic, {definite}; then: ", 1)
+    if finding.fork:
+        after = finding.fork + len(fork_words(profile))
+        return (f"{fix[:finding.fork]}; if it is {profile} traffic, {definite}; then: "
+                f"{fix[after:]}")
     said = fix.rstrip()
     return (f"{said}{'' if not said or said.endswith('.') else '.'} If it is {profile} "
             f"traffic, {definite}.").lstrip()

@@ -44,7 +44,8 @@ def ranges_overlap(ctx: Context) -> None:
             "dynamic port range\" and \"Enable remote agent TCP dynamic port range\"), "
             "for example media 5001-5100 and agent 6001-6100, with two ports per resource.",
             frames=[c.first_frame for c in untold],
-            ts=untold[0].ts if untold else None)
+            ts=untold[0].ts if untold else None,
+            reading="untold_connection" if untold else "")
 
 
 def _untold(ctx: Context) -> list[Connection]:

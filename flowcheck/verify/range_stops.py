@@ -58,8 +58,34 @@ def port_usage(ctx: Context, *, refused: bool = False) -> dict[str, Usage]:
     socket took it there, so it was neither in use nor held after; counted, it made a
     range's peak one port more: range_too_small, a step's "no port left"); refused:
     those too, for port_reused_within_hold to name a refused connection to a port held
-    before (refused_listener tells them apart)."""
+    before (refused_listener tells them apart).
+
+    Both readings are made in one walk and kept in Context.port_uses under usage_key:
+    the failed steps (full_range, held_uses) and check_capacity read them again; a
+    stage that changes what the key holds (a session marked side traffic, a connection
+    or an announcement taken) has them read anew. Read only: the dicts are shared."""
+    key = usage_key(ctx)
+    if ctx.port_uses is None or ctx.port_uses[0] != key:
+        ctx.port_uses = (key, *_port_usage(ctx))
+    return ctx.port_uses[2 if refused else 1]
+
+
+def usage_key(ctx: Context) -> tuple:
+    """What _port_usage reads of the sessions that a stage may change, in session order:
+    each session's id, whether it is side traffic, its hosts, its connections
+    (session_uids) and how their ends are read (role_ends: its announcements' endpoints,
+    listeners and the connections that reached them; its port matches' listeners)."""
+    return tuple((session.id, session.side, session.media_server, session.remote_agent,
+                  tuple(session_uids(session)),
+                  tuple((a.ip, a.port, a.listener, a.used_by) for a in session.announced),
+                  tuple(session.port_listener.items()))
+                 for session in ctx.sessions)
+
+
+def _port_usage(ctx: Context) -> tuple[dict[str, Usage], dict[str, Usage]]:
+    """(port_usage without refused listeners' ports, with them), in one walk."""
     usage: dict[str, Usage] = {"media": defaultdict(list), "agent": defaultdict(list)}
+    every: dict[str, Usage] = {"media": defaultdict(list), "agent": defaultdict(list)}
     for session in ctx.sessions:
         control = ctx.by_uid.get(session.control_uid)
         if session.side or control is not None and (
@@ -68,11 +94,15 @@ def port_usage(ctx: Context, *, refused: bool = False) -> dict[str, Usage]:
         for uid in session_uids(session):
             conn = ctx.by_uid[uid]
             for which, side in role_ends(ctx, conn, session):
-                if not refused and refused_listener(conn, side):
-                    continue  # no socket held the refused listener's port
-                if side[1] != ctx.config.ndmp_port:
-                    usage[which][side].append((*own_span(ctx, conn, side[0]), conn))
-    return usage
+                if side[1] == ctx.config.ndmp_port:
+                    continue
+                span = (*own_span(ctx, conn, side[0]), conn)
+                every[which][side].append(span)
+                if not refused_listener(conn, side):  # no socket held the refused port
+                    usage[which][side].append(span)
+    # Plain dicts: a reader's lookup of a port not used adds none to the shared reading.
+    return ({which: dict(ports) for which, ports in usage.items()},
+            {which: dict(ports) for which, ports in every.items()})
 
 
 def merged_uses(spans: list[tuple[float, float, Connection]]

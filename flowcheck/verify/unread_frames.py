@@ -107,11 +107,12 @@ def report_unread(ctx: Context, missing: dict[tuple[str, str], list[Connection]]
 
 def _note_sessions(ctx: Context, words: str) -> None:
     """A session whose kind is unknown because its control connection reads as one side
-    only (sessions.unseen.job_unseen: "the agent's replies are not in it") says the
-    other side's packets may be in the frames flowcheck could not read."""
+    only (sessions.unseen.job_unseen: "the agent's replies are not in it";
+    Session.job_unseen_one_way, its data) says the other side's packets may be in the
+    frames flowcheck could not read."""
     note = f" ({words}: they may be among them)"
     for session in ctx.sessions:
-        if session.job_unseen.startswith("the capture holds only"):
+        if session.job_unseen_one_way:
             if session.kind_unknown_why == session.job_unseen:
                 session.kind_unknown_why += note
             session.job_unseen += note

@@ -52,7 +52,7 @@ def report_wrong_way(ctx: Context, session: Session, spec: StepSpec,
             f"{wrong_way_fix(ctx.profile.name)}{body}",
             session=session, conn=wrong_way[0],
             frames=[f for c in wrong_way for f in opening_frames(c)], allows=allows,
-            other_profile="fix")
+            other_profile="wrong_way")
     return openers
 
 
