@@ -15,9 +15,12 @@ stays.
 
 from __future__ import annotations
 
+import struct
+from dataclasses import replace
 from pathlib import Path
 
-from stored import shared_analysis
+from pcap_records import LINUX_SLL2, SLL2_LEN, read_records, write_records
+from stored import shared_analysis, sidecar, stored_analysis
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field77-matrix"
 REJECTED = HERE / "ndmjob-data-rejected-by-media-sll2-dir-in.pcap.gz"
@@ -48,3 +51,41 @@ def test_a_capture_past_the_drop_holding_no_tcp_reads_inconclusive() -> None:
     assert analysis.verdict == "inconclusive"
     assert [f.code for f in analysis.findings] == ["no_control_session"]
     assert not analysis.sessions
+
+
+def _with_another_syn(tmp_path: Path) -> Path:
+    """REJECTED with one more SYN of the agent's (frame 9 now, source port 6008 to
+    10.77.0.1:5043, a copy of frame 8 0.5 ms later, its checksum mended) between the
+    resent SYN and the CONNECT_ERR reply (frame 10 now, 0.96 ms after it)."""
+    _linktype, records = read_records(REJECTED)
+    resent = records[7]
+    frame = bytearray(resent.data)
+    ip = SLL2_LEN
+    tcp = ip + (frame[ip] & 0x0F) * 4
+    struct.pack_into(">HHH", frame, tcp, 6008, 5043, 0)  # ports; its seq follows
+    struct.pack_into(">H", frame, tcp + 16, 0)  # the checksum, computed below
+    segment = bytes(frame[tcp:])
+    pseudo = bytes(frame[ip + 12:ip + 20]) + struct.pack(">HH", 6, len(segment))
+    words = pseudo + segment + b"\x00" * (len(segment) % 2)
+    total = sum(struct.unpack(f">{len(words) // 2}H", words))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    struct.pack_into(">H", frame, tcp + 16, ~total & 0xFFFF)
+    extra = replace(resent, micros=resent.micros + 500, data=bytes(frame))
+    return write_records(tmp_path / "another-syn.pcap", LINUX_SLL2,
+                         [*records[:8], extra, *records[8:]])
+
+
+def test_a_connect_error_after_another_connection_s_syn_is_not_this_one_s(
+        tmp_path: Path) -> None:
+    """The agent opened another connection (a lone SYN to another port) between this
+    one's resent SYN and its CONNECT_ERR: the error may be that one's (an agent trying
+    the next announced address, say), so it says nothing of this one's SYNs, which the
+    capture alone reads as before field check 77 (review64a)."""
+    analysis = stored_analysis(_with_another_syn(tmp_path), config_path=sidecar(REJECTED))
+    [finding] = [f for f in analysis.findings if f.code == "data_unanswered"
+                 and "to 10.77.0.1:5042" in f.message]
+    assert finding.frames == [6, 8]
+    assert "CONNECT_ERR" not in finding.message
+    assert "most likely rejected" not in finding.message
+    assert "something drops or rejects its SYNs or drops the SYN-ACKs" in finding.message

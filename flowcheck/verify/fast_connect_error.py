@@ -36,7 +36,8 @@ def fast_error(ctx: Context, session: Session, conn: Connection) -> NdmpMessage 
     DATA_CONNECT, the media server for MOVER_CONNECT, by its addresses), sent after
     conn's last SYN (less the capture's reordering) and sooner than both
     late_owners.CONNECT_REPLY_SECONDS and half the mean wait between its SYNs; None when
-    there is none, or conn's SYNs were not resent (a lone SYN: verify.lone_data_syn)."""
+    there is none, conn's SYNs were not resent (a lone SYN: verify.lone_data_syn), or
+    the connector opened another connection before the reply (opened_between)."""
     stream = ctx.stream_by_uid.get(session.control_uid)
     if stream is None or conn.syn_retries < 1 or conn.syn_ts is None:
         return None
@@ -53,8 +54,17 @@ def fast_error(ctx: Context, session: Session, conn: Connection) -> NdmpMessage 
         name = (message.error_name or "").removeprefix("NDMP_")
         if name in CONNECT_FAILURES and conn.orig_h in ctx.host_addresses(
                 session, _WHO[host][0]):
-            return message
+            return None if opened_between(ctx, conn, message.ts) else message
     return None
+
+
+def opened_between(ctx: Context, conn: Connection, until: float) -> bool:
+    """Did conn's connector open another connection after conn's last SYN and by `until`
+    (a CONNECT reply's time, seconds)? The reply may then be that one's failure (an
+    agent trying the next announced address, say), not conn's (review64a). One walk over
+    the capture's connections, made only for a reply fast_error would name."""
+    return any(other is not conn and other.orig_h == conn.orig_h
+               and conn.last_ts < other.ts <= until for other in ctx.connections)
 
 
 def fast_error_words(ctx: Context, session: Session, conn: Connection
