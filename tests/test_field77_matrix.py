@@ -43,6 +43,11 @@ def test_a_connect_error_right_after_a_resent_syn_reads_as_a_reject() -> None:
         "just then).")
     # What the capture cannot show stays hedged.
     assert "something drops or rejects its SYNs or drops the SYN-ACKs" in finding.message
+    # The fix as the reading: a reject most likely, a drop not ruled out (review64a: it
+    # ended "remove or narrow that drop").
+    assert finding.fix.endswith("does not undo a drop or reject in another on the same hook "
+                                "(`nft list ruleset` shows them all): remove or narrow that "
+                                "drop or reject.")
 
 
 def test_a_capture_past_the_drop_holding_no_tcp_reads_inconclusive() -> None:

@@ -19,8 +19,12 @@ from flowcheck.fields_dataclass import fields_dataclass
 # (verify.control_left_out; findings.verdict); "probes_only", no_control_session's
 # every session a probe (verify.probes_only, the whole capture's; report.verdict_notes);
 # "carries_refusal", an announced_address_mismatch whose fix carries a *_refused
-# finding's (verify.addresses; verify.fix_notes then speaks of a reject, not a drop).
-Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal"]
+# finding's (verify.addresses; verify.fix_notes then speaks of a reject, not a drop);
+# "likely_rejected", a data_unanswered whose connector's CONNECT error reads its SYNs as
+# most likely rejected (verify.fast_connect_error; verify.fix_notes then speaks of a
+# drop or reject).
+Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal",
+                  "likely_rejected"]
 
 # Finding.other_profile: whether the finding's words point to another profile, for a
 # later check to tell by data, never by its words (stepcodes63): "fix", its fix suggests
