@@ -64,17 +64,11 @@ def test_a_capture_past_the_drop_holding_no_tcp_reads_inconclusive() -> None:
     assert not analysis.sessions
 
 
-def _with_another_syn(tmp_path: Path) -> Path:
-    """REJECTED with one more SYN of the agent's (frame 9 now, source port 6008 to
-    10.77.0.1:5043, a copy of frame 8 0.5 ms later, its checksum mended) between the
-    resent SYN and the CONNECT_ERR reply (frame 10 now, 0.96 ms after it)."""
-    _linktype, records = read_records(REJECTED)
-    resent = records[7]
-    frame = bytearray(resent.data)
+def _checksummed(frame: bytearray) -> bytes:
+    """An SLL2 IPv4 TCP frame with its TCP checksum computed anew (after an edit)."""
     ip = SLL2_LEN
     tcp = ip + (frame[ip] & 0x0F) * 4
-    struct.pack_into(">HHH", frame, tcp, 6008, 5043, 0)  # ports; its seq follows
-    struct.pack_into(">H", frame, tcp + 16, 0)  # the checksum, computed below
+    struct.pack_into(">H", frame, tcp + 16, 0)
     segment = bytes(frame[tcp:])
     pseudo = bytes(frame[ip + 12:ip + 20]) + struct.pack(">HH", 6, len(segment))
     words = pseudo + segment + b"\x00" * (len(segment) % 2)
@@ -82,7 +76,19 @@ def _with_another_syn(tmp_path: Path) -> Path:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     struct.pack_into(">H", frame, tcp + 16, ~total & 0xFFFF)
-    extra = replace(resent, micros=resent.micros + 500, data=bytes(frame))
+    return bytes(frame)
+
+
+def _with_another_syn(tmp_path: Path) -> Path:
+    """REJECTED with one more SYN of the agent's (frame 9 now, source port 6008 to
+    10.77.0.1:5043, a copy of frame 8 0.5 ms later, its checksum mended) between the
+    resent SYN and the CONNECT_ERR reply (frame 10 now, 0.96 ms after it)."""
+    _linktype, records = read_records(REJECTED)
+    resent = records[7]
+    frame = bytearray(resent.data)
+    tcp = SLL2_LEN + (frame[SLL2_LEN] & 0x0F) * 4
+    struct.pack_into(">HH", frame, tcp, 6008, 5043)  # its ports; the rest frame 8's
+    extra = replace(resent, micros=resent.micros + 500, data=_checksummed(frame))
     return write_records(tmp_path / "another-syn.pcap", LINUX_SLL2,
                          [*records[:8], extra, *records[8:]])
 
@@ -98,5 +104,24 @@ def test_a_connect_error_after_another_connection_s_syn_is_not_this_one_s(
                  and "to 10.77.0.1:5042" in f.message]
     assert finding.frames == [6, 8]
     assert "CONNECT_ERR" not in finding.message
+    assert "most likely rejected" not in finding.message
+    assert "something drops or rejects its SYNs or drops the SYN-ACKs" in finding.message
+
+
+def test_a_connect_timeout_s_own_word_is_no_reject(tmp_path: Path) -> None:
+    """REJECTED with the agent's DATA_CONNECT reply (frame 9) saying NDMP_TIMEOUT_ERR
+    (body error 8) instead of CONNECT_ERR (23): its own connect timeout ran out, by its
+    own word, right after the resent SYN; "most likely rejected" would contradict the
+    reply it quotes (review64a). The SYNs' silence reads as before field check 77."""
+    _linktype, records = read_records(REJECTED)
+    frame = bytearray(records[8].data)
+    assert struct.unpack_from(">I", frame, len(frame) - 4)[0] == 23  # CONNECT_ERR
+    struct.pack_into(">I", frame, len(frame) - 4, 8)  # NDMP_TIMEOUT_ERR
+    path = write_records(tmp_path / "timeout.pcap", LINUX_SLL2,
+                         [*records[:8], replace(records[8], data=_checksummed(frame)),
+                          *records[9:]])
+    analysis = stored_analysis(path, config_path=sidecar(REJECTED))
+    [finding] = [f for f in analysis.findings if f.code == "data_unanswered"]
+    assert finding.frames == [6, 8]
     assert "most likely rejected" not in finding.message
     assert "something drops or rejects its SYNs or drops the SYN-ACKs" in finding.message

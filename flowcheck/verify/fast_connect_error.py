@@ -30,11 +30,14 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.refused_connect import CONNECT_FAILURES
 
 _WHO = {"remote_agent": ("agent", "the agent"), "media_server": ("media", "the media server")}
+# A connect's errors that may answer a reject: not TIMEOUT_ERR, the connector's own word
+# that its timeout ran out, which "most likely rejected" would contradict (review64a).
+_MAY_BE_REJECTED = CONNECT_FAILURES - {"TIMEOUT_ERR"}
 
 
 def fast_error(ctx: Context, session: Session, conn: Connection) -> NdmpMessage | None:
     """The session's first DATA_CONNECT / MOVER_CONNECT reply with a connect's error
-    (refused_connect.CONNECT_FAILURES) from the side that made `conn` (the agent for
+    (refused_connect.CONNECT_FAILURES but TIMEOUT_ERR) from the side that made `conn` (the agent for
     DATA_CONNECT, the media server for MOVER_CONNECT, by its addresses), sent after
     conn's last SYN (less the capture's reordering) and sooner than both
     late_owners.CONNECT_REPLY_SECONDS and half the mean wait between its SYNs; None when
@@ -56,7 +59,7 @@ def fast_error(ctx: Context, session: Session, conn: Connection) -> NdmpMessage 
         if message.ts - conn.last_ts >= wait:
             return None
         name = (message.error_name or "").removeprefix("NDMP_")
-        if name in CONNECT_FAILURES and conn.orig_h in ctx.host_addresses(
+        if name in _MAY_BE_REJECTED and conn.orig_h in ctx.host_addresses(
                 session, _WHO[host][0]):
             return None if opened_between(ctx, conn, message.ts) else message
     return None
