@@ -37,9 +37,9 @@ _MAY_BE_REJECTED = CONNECT_FAILURES - {"TIMEOUT_ERR"}
 
 def fast_error(ctx: Context, session: Session, conn: Connection) -> NdmpMessage | None:
     """The session's first DATA_CONNECT / MOVER_CONNECT reply with a connect's error
-    (refused_connect.CONNECT_FAILURES but TIMEOUT_ERR) from the side that made `conn` (the agent for
-    DATA_CONNECT, the media server for MOVER_CONNECT, by its addresses), sent after
-    conn's last SYN (less the capture's reordering) and sooner than both
+    (refused_connect.CONNECT_FAILURES but TIMEOUT_ERR) from the side that made `conn`
+    (the agent for DATA_CONNECT, the media server for MOVER_CONNECT, by its addresses),
+    sent after conn's last SYN (less the capture's reordering) and sooner than both
     late_owners.CONNECT_REPLY_SECONDS and half the mean wait between its SYNs; None when
     there is none, conn's SYNs were not resent (a lone SYN: verify.lone_data_syn), or
     the connector opened another connection before the reply (opened_between)."""
