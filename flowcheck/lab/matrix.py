@@ -65,7 +65,8 @@ FORM_WARNINGS: dict[str, tuple[str, ...]] = {
 # the other sent, merged): nothing is out of the capture, so they explain no warning.
 BOTH_DIRECTIONS_POINTS = {"dir-in": ("both",), "dir-out": ("both",)}
 # The warning alone of a capture holding no TCP connection at all (an IPv6 one, say,
-# of the capture host's own neighbour discovery): nothing of the job, as exit 3's.
+# of the capture host's own neighbour discovery): nothing of the job, as exit 3's, once
+# tshark finds no TCP frame there either (judge's tcp_frames).
 NO_TCP = "no_control_session"
 
 # The step whose SYN a fault hits, and the finding family each outcome reads as.
@@ -345,17 +346,20 @@ def _unseen_codes(step: str) -> set[str]:
 
 def judge(exp: dict, verdict: str | None, errors: Sequence[str], exit_code: int,
           warnings: Sequence[str] = (), sessions: Sequence[dict] = (),
-          error_sessions: Sequence[object] = ()) -> bool:
+          error_sessions: Sequence[object] = (), *, tcp_frames: int | None = None) -> bool:
     """Does flowcheck's answer (verdict, error codes, exit code, warning codes) match the
     ground truth `exp` (expect's)? An internal error (exit 4) never does; an empty
-    capture's exit 3, or an inconclusive answer warning `no_control_session` alone (no
-    TCP in the capture), does where nothing could reach the capture point (`empty_ok`); a
+    capture's exit 3, or an inconclusive answer warning `no_control_session` alone where
+    tshark finds no TCP frame in the capture (`tcp_frames` 0: matrix_run.tcp_frames; not
+    flowcheck's own word, which a misread capture would give too: review64a), does where
+    nothing could reach the capture point (`empty_ok`); a
     clean run's warning its capture form does not explain (`unexplained`) never does;
     with two jobs, one the fault left alone whose session does not read fine (its
     `sessions` and the sessions of the error findings, matrix_axes.judge_jobs) never
     does."""
     if exp.get("empty_ok") and (exit_code == 3 and verdict is None or (
-            verdict == "inconclusive" and not errors and list(warnings) == [NO_TCP])):
+            verdict == "inconclusive" and not errors and list(warnings) == [NO_TCP]
+            and tcp_frames == 0)):
         return True
     if exit_code == 4 or verdict not in exp["accept"] or unexplained(exp, warnings):
         return False

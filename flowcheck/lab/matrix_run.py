@@ -30,6 +30,7 @@ from flowcheck.lab.matrix import (
     EXTRA_FAULTS,
     FAULTS,
     FORMS,
+    NO_TCP,
     expect,
     fault_rules,
     judge,
@@ -293,10 +294,21 @@ def analyze(run: dict, path: Path, config: Path, out: Path) -> dict:
         got["sessions"] = sessions_of(doc)
         got["error_sessions"] = sorted({str(f.get("session")) for f in doc["findings"]
                                         if f["severity"] == "error" and f.get("session")})
+    if got["verdict"] == "inconclusive" and got.get("warnings") == [NO_TCP]:
+        got["tcp_frames"] = tcp_frames(path)  # tshark's word on "no TCP at all"
     match = _judge(exp, got)
     result = {"run": run, "expect": exp, "got": got, "match": match}
     (out / f"run{run['index']:02d}.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def tcp_frames(path: Path) -> int:
+    """How many frames of the capture at `path` tshark reads as TCP (`-Y tcp`): the
+    lab's own check of an answer saying the capture holds no TCP at all (matrix.judge,
+    NO_TCP). One tshark run, only for such an answer."""
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp", "-T", "fields", "-e",
+                          "frame.number"], capture_output=True, text=True, check=False)
+    return len(out.stdout.split())
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -348,7 +360,8 @@ def rejudge(path: Path) -> dict:
 def _judge(exp: dict, got: dict) -> bool:
     """matrix.judge on analyze's answer as `got` holds it."""
     return judge(exp, got["verdict"], got["errors"], got["exit"], got.get("warnings", ()),
-                 got.get("sessions", ()), got.get("error_sessions", ()))
+                 got.get("sessions", ()), got.get("error_sessions", ()),
+                 tcp_frames=got.get("tcp_frames"))
 
 
 def _line(result: dict, seconds: float | None = None) -> str:

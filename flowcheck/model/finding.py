@@ -21,9 +21,12 @@ from flowcheck.fields_dataclass import fields_dataclass
 # "carries_refusal", an announced_address_mismatch whose fix carries a *_refused
 # finding's (verify.addresses; verify.fix_notes then speaks of a reject, not a drop);
 # "untold_connection", ranges_overlap's naming connections the overlap leaves untold
-# (verify.range_overlap; flowcheck.live withdraws it when a later reply names them).
+# (verify.range_overlap; flowcheck.live withdraws it when a later reply names them);
+# "likely_rejected", a data_unanswered whose connector's CONNECT error reads its SYNs as
+# most likely rejected (verify.fast_connect_error; verify.fix_notes then speaks of a
+# drop or reject).
 Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal",
-                  "untold_connection"]
+                  "untold_connection", "likely_rejected"]
 
 # Finding.other_profile: whether the finding's words point to another profile, for a
 # later check to tell by data, never by its words (stepcodes63): "fix", its fix suggests

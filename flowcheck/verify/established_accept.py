@@ -43,7 +43,7 @@ def established_accept(hook: str, rule: str = "drop", windows: str = "") -> str:
 def other_table_note(rule: str) -> str:
     """"an accept in one nftables table or chain does not undo a RULE in another on the
     same hook (`nft list ruleset` shows them all): remove or narrow that RULE", `rule`
-    "drop" or "reject"; no capital, no full stop (the caller's sentence)."""
+    "drop", "reject" or "drop or reject"; no capital, no full stop (the caller's sentence)."""
     return (f"an accept in one nftables table or chain does not undo a {rule} in another "
             f"on the same hook (`nft list ruleset` shows them all): remove or narrow that "
             f"{rule}")

@@ -181,6 +181,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         if wrong is not None and nat is not None:
             words += nat_words(ctx, session, wrong, nat)
             fix += nat_fix(ctx, session, wrong, nat)
+        told = ""
         if either and unseen and not lone:  # the connector's word: a reject, most likely
             told, reply = fast_error_words(ctx, session, first)
             words, frames = words + told, frames + reply
@@ -205,6 +206,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                 + ("" if cut is None else " while the capture ran") + f".{words}"
                 f"{f' Then {late}.' if late else ''}", fix, session=session,
                 conn=first, frames=frames, cause="data",
+                reading="likely_rejected" if told else "",
                 allows=ttl_exceeded_allows(first, rule_allows(first, pointed=quoted)),
                 subject=len(_SUBJECT))
     elif outcome == "refused":

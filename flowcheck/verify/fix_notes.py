@@ -144,8 +144,11 @@ def agent_addresses(session: Session) -> list[str]:
 
 def _stopping_rule(finding: Finding) -> str:
     """"reject" for a refusal's fix (a RST or an ICMP unreachable is a reject's, not a
-    drop's: newuser61 6), else "drop". Trial A of session 34: an accept added in one
-    nftables table let nothing through while another table's base chain on the same
-    hook dropped the packets."""
+    drop's: newuser61 6), "drop or reject" for unanswered SYNs read as most likely
+    rejected (Finding.reading "likely_rejected": review64a), else "drop". Trial A of
+    session 34: an accept added in one nftables table let nothing through while another
+    table's base chain on the same hook dropped the packets."""
+    if finding.reading == "likely_rejected":
+        return "drop or reject"
     refusal = finding.code.endswith("_refused") or finding.reading == "carries_refusal"
     return "reject" if refusal else "drop"
