@@ -59,3 +59,16 @@ def test_a_router_reset_in_the_media_servers_name_is_not_both_ends() -> None:
         in finding.message
     assert "the hosts did not" in finding.fix
 
+
+def test_a_close_with_the_data_connection_left_open_is_not_called_a_crash() -> None:
+    """C3's last packet frame 590, no FIN or RST; the media server's control FIN 591."""
+    _, finding = _one("restore-rst-agent.pcap.gz", "control_closed")
+    assert "its service stopped, restarted or crashed" not in finding.message
+    assert ("a service that stopped or crashed closes all its connections at once, so "
+            "the capture does not show that") in finding.message
+    assert ("its data connection C3 (10.67.1.1:5005 -> 10.67.2.2:6002) shows no FIN and "
+            "no RST, open mid-transfer (its last packet frame 590") in finding.message
+    assert "C3's end was not seen here" in finding.message
+    assert "crashed" not in finding.fix and "to see how C3 ended" in finding.fix
+    assert 590 in finding.frames
+
