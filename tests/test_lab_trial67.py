@@ -72,3 +72,15 @@ def test_a_close_with_the_data_connection_left_open_is_not_called_a_crash() -> N
     assert "crashed" not in finding.fix and "to see how C3 ended" in finding.fix
     assert 590 in finding.frames
 
+
+def test_step_5_fails_on_a_transfer_cut_before_its_halt() -> None:
+    """The halt CONNECT_ERROR (frame 413), the media server's FIN (419) 30 s later
+    answered by the agent's bare RST (420)."""
+    analysis, _ = _one("backup-rst-media.pcap.gz", "data_halted_abnormally")
+    [step] = [s for s in analysis.sessions[0].steps if s.step == 5]
+    assert step.status == "failed"
+    assert ("the agent 10.67.2.2's side had already dropped it mid-transfer: its RST "
+            "(frame 420) answered the FIN of the media server 10.67.1.1 (frame 419) after "
+            "30 s of silence; its job had halted with CONNECT_ERROR (NOTIFY_DATA_HALTED, "
+            "frame 413) before that FIN") in step.detail
+    assert {419, 420} <= set(step.frames)
