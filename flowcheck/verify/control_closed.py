@@ -15,14 +15,14 @@ from flowcheck.model import (
     Severity,
     connection_ends,
 )
-from flowcheck.sessions import message_op
+from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import reply_to
 from flowcheck.verify.acked_no_halt import acked_no_halt_words
 from flowcheck.verify.clock_order import end_order_doubt
 from flowcheck.verify.context import Context
 from flowcheck.verify.first_close import fin_words, first_closer
 from flowcheck.verify.lost_fin import LostFin, lost_fin_words
-from flowcheck.verify.one_exit import closed_with_control
+from flowcheck.verify.one_exit import ONE_EXIT_SECONDS, closed_with_control
 from flowcheck.verify.one_way_start import one_way_words
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import closed_before_reset
@@ -202,15 +202,16 @@ def _data_left_open(ctx: Context, session: Session, control: Connection,
     """(words, fix, the data connection's last frame) when a data connection of the
     session that carried data shows no FIN and no RST at all, though the capture holds
     packets of both its sides, its last packet before the control connection's first FIN
-    (stream.fin, captured: the closer's) and the capture going on after that FIN:
-    the closer's process did not simply end, as its exit closes every connection it
-    holds, the data connection too
-    (with FIN, or RST over unread data). The data connection's end was not seen at this
+    (stream.fin, captured: the closer's), while the closer closed the session's callback
+    with that FIN (_callback_closed_with): a process's exit closes every connection it
+    holds at once, the data connection too (with FIN, or RST over unread data), so the
+    closer's process did not simply end. The data connection's end was not seen at this
     capture point (a reset by a device between the hosts that did not cross it, lost
     packets), and the closer may have ended the session on it (newuser 67 item 3: a
     router's `reject with tcp reset` in the agent's name to the media server, captured
-    on the agent: "its service stopped, restarted or crashed" stated as fact). None
-    otherwise."""
+    on the agent: "its service stopped, restarted or crashed" stated as fact; the
+    callback's FIN 0.1 ms after the control FIN). None otherwise, as for a session
+    with no callback (ndmjob's): the capture's end may come before the data's close."""
     fin = stream.fin
     if fin is None:
         return None
@@ -219,15 +220,16 @@ def _data_left_open(ctx: Context, session: Session, control: Connection,
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
         if (conn.fin_frames or conn.rst_frames or not (conn.orig_bytes or conn.resp_bytes)
-                or not (conn.orig_pkts and conn.resp_pkts)
-                or conn.last_ts > fin.ts or ctx.end_at(fin.ts) <= fin.ts):
+                or not (conn.orig_pkts and conn.resp_pkts) or conn.last_ts > fin.ts
+                or not _callback_closed_with(ctx, session, closer, fin)):
             continue
         words = (f"{role.capitalize()} {closer} ended the session without notifying a halt, "
                  f"but its data connection {conn.uid} ({connection_ends(conn)}) shows no FIN "
                  f"and no RST, open mid-transfer (its last packet "
-                 f"{frame_text(conn.last_frame)}, before the close; the capture goes on "
-                 f"after it): a service that stopped or crashed closes all its "
-                 "connections at once, so the capture does not show that. "
+                 f"{frame_text(conn.last_frame)}, before the close), though it closed the "
+                 f"callback {session.callback_uid} with the control connection: a service "
+                 "that stopped or crashed closes all its connections at once, so the "
+                 "capture does not show that. "
                  f"{conn.uid}'s end was not seen here: a reset by a device between the "
                  "hosts that did not cross this capture point, or lost packets; "
                  f"{role} may have ended the session on it.")
@@ -237,3 +239,15 @@ def _data_left_open(ctx: Context, session: Session, control: Connection,
                "ended.")
         return words, fix, conn.last_frame
     return None
+
+
+def _callback_closed_with(ctx: Context, session: Session, closer: str,
+                          fin: ControlPacket) -> bool:
+    """Did `closer` close the session's callback connection (its first FIN or RST, the
+    closer's by sessions.closing) within ONE_EXIT_SECONDS of its control FIN `fin`?"""
+    callback = ctx.by_uid.get(session.callback_uid) if session.callback_uid else None
+    if callback is None or not (callback.fin_frames or callback.rst_frames) \
+            or callback.fin_ts is None:
+        return False
+    who = callback.orig_h if closing(callback)[0] == "originator" else callback.resp_h
+    return who == closer and abs(callback.fin_ts - fin.ts) <= ONE_EXIT_SECONDS
