@@ -15,14 +15,14 @@ from flowcheck.model import (
     Severity,
     connection_ends,
 )
-from flowcheck.sessions import message_op
+from flowcheck.sessions import closing, message_op
 from flowcheck.sessions.classify import reply_to
 from flowcheck.verify.acked_no_halt import acked_no_halt_words
 from flowcheck.verify.clock_order import end_order_doubt
 from flowcheck.verify.context import Context
 from flowcheck.verify.first_close import fin_words, first_closer
 from flowcheck.verify.lost_fin import LostFin, lost_fin_words
-from flowcheck.verify.one_exit import closed_with_control
+from flowcheck.verify.one_exit import ONE_EXIT_SECONDS, closed_with_control
 from flowcheck.verify.one_way_start import one_way_words
 from flowcheck.verify.replies import HALTS
 from flowcheck.verify.reset_answer import closed_before_reset
@@ -97,7 +97,11 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
             + _data_closed_too(ctx, session))
     reset = stream.reset if closed_before_reset(stream) is not None else None
     head += reset_after_close_words(stream, agent if by_agent else "the media server")
-    if by_agent:
+    open_data = None if lost is not None or stream.fin is None or stream.fin.frame != fin \
+        else _data_left_open(ctx, session, control, stream)
+    if open_data is not None:  # its process's exit would have closed it too (newuser 67)
+        message, fix = head + open_data[0], open_data[1]
+    elif by_agent:
         words, fix = agent_close_words(agent)
         message = head + words
     else:
@@ -121,7 +125,8 @@ def report_closed(ctx: Context, session: Session, stream: NdmpStream, control: C
     data = running_data(ctx, session) if start is None else None
     frames = [start.frame if start is not None else data.first_frame if data is not None
               else fin, fin, *([last.frame] if last is not None else []),
-              *([reset.frame] if reset else [])]
+              *([reset.frame] if reset else []),
+              *([open_data[2]] if open_data is not None else [])]
     closer = control.resp_h if by_agent else control.orig_h
     silent = (silent_sender(ctx, session, closer, fin_ts)
               if stream.fin is not None and stream.fin.frame == fin else None)
@@ -190,3 +195,59 @@ def _data_closed_too(ctx: Context, session: Session) -> str:
                     "exit ends all its connections, so that close is this one's "
                     "consequence. ")
     return ""
+
+
+def _data_left_open(ctx: Context, session: Session, control: Connection,
+                    stream: NdmpStream) -> tuple[str, str, int] | None:
+    """(words, fix, the data connection's last frame) when a data connection of the
+    session that carried data shows no FIN and no RST at all, though the capture holds
+    packets of both its sides, its last packet before the control connection's first FIN
+    (stream.fin, captured: the closer's), while the closer closed the session's callback
+    with that FIN (_callback_closed_with): a process's exit closes every connection it
+    holds at once, the data connection too (with FIN, or RST over unread data), so the
+    closer's process did not simply end. The data connection's end was not seen at this
+    capture point (a reset by a device between the hosts that did not cross it, lost
+    packets), and the closer may have ended the session on it (newuser 67 item 3: a
+    router's `reject with tcp reset` in the agent's name to the media server, captured
+    on the agent: "its service stopped, restarted or crashed" stated as fact; the
+    callback's FIN 0.1 ms after the control FIN). None otherwise, as for a session
+    with no callback (ndmjob's): the capture's end may come before the data's close."""
+    fin = stream.fin
+    if fin is None:
+        return None
+    closer = control.host(fin.direction)
+    role = "the media server" if fin.direction == "orig" else "the agent"
+    for uid in session.data_connections:
+        conn = ctx.by_uid[uid]
+        if (conn.fin_frames or conn.rst_frames or not (conn.orig_bytes or conn.resp_bytes)
+                or not (conn.orig_pkts and conn.resp_pkts) or conn.last_ts > fin.ts
+                or not _callback_closed_with(ctx, session, closer, fin)):
+            continue
+        words = (f"{role.capitalize()} {closer} ended the session without notifying a halt, "
+                 f"but its data connection {conn.uid} ({connection_ends(conn)}) shows no FIN "
+                 f"and no RST, open mid-transfer (its last packet "
+                 f"{frame_text(conn.last_frame)}, before the close), though it closed the "
+                 f"callback {session.callback_uid} with the control connection: a service "
+                 "that stopped or crashed closes all its connections at once, so the "
+                 "capture does not show that. "
+                 f"{conn.uid}'s end was not seen here: a reset by a device between the "
+                 "hosts that did not cross this capture point, or lost packets; "
+                 f"{role} may have ended the session on it.")
+        fix = (f"See {role}'s job log at that time for the error it ended the session on; "
+               f"capture on {closer}'s side too (or read the firewall or IPS between "
+               f"{control.orig_h} and {control.resp_h}: its log) to see how {conn.uid} "
+               "ended.")
+        return words, fix, conn.last_frame
+    return None
+
+
+def _callback_closed_with(ctx: Context, session: Session, closer: str,
+                          fin: ControlPacket) -> bool:
+    """Did `closer` close the session's callback connection (its first FIN or RST, the
+    closer's by sessions.closing) within ONE_EXIT_SECONDS of its control FIN `fin`?"""
+    callback = ctx.by_uid.get(session.callback_uid) if session.callback_uid else None
+    if callback is None or not (callback.fin_frames or callback.rst_frames) \
+            or callback.fin_ts is None:
+        return False
+    who = callback.orig_h if closing(callback)[0] == "originator" else callback.resp_h
+    return who == closer and abs(callback.fin_ts - fin.ts) <= ONE_EXIT_SECONDS

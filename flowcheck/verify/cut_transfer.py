@@ -38,7 +38,7 @@ from flowcheck.verify.reset_first import control_reset_sender, reset_before
 from flowcheck.verify.rst_words import cited_rsts, reset_time, reset_words
 from flowcheck.verify.sent_after_reset import reset_went_on_words, sent_after_reset
 from flowcheck.verify.stall_unreachable import router_reported
-from flowcheck.verify.ttl import forged_words, reset_ttls
+from flowcheck.verify.ttl import forged_words, reset_ttls, ttl_word
 from flowcheck.verify.unseen_reset import dropped_report, dropped_side, dropped_words
 
 
@@ -137,6 +137,8 @@ def _report(ctx: Context, session: Session, conn: Connection,
         who = ("both ends" if conn.orig_rst and conn.resp_rst else
                role_words(conn, session, conn.orig_h if conn.orig_rst else conn.resp_h))
         forged = _forged_words(ctx, conn, session)
+        if forged and (named := _forged_sides(ctx, conn)) and len(named) == 1:
+            who = role_words(conn, session, conn.host(named[0]))  # the other side answered
         if not forged and resets_between(ctx, conn):  # two capture points: trial 26 D4
             forged = resets_between_words(conn)
         if forged:
@@ -232,20 +234,52 @@ def _path_broke(conn: Connection, session: Session) -> tuple[str, str] | None:
             f"same); then {sender}'s own log. {receiver}'s close was its timeout.")
 
 
-def _forged_words(ctx: Context, conn: Connection, session: Session) -> str:
-    """The TTL evidence when every RST the connection holds carries a TTL other than its
-    side's own packets' (verify.ttl: a device between the hosts sent it in that side's
-    name); "" when a RST's TTL is its side's own or unknown."""
+def _forged_sides(ctx: Context, conn: Connection) -> list[str]:
+    """The sides ("orig", "resp") whose RSTs a device between the hosts sent in their
+    name: their first RST's TTL other than their own packets' then (verify.ttl.
+    reset_ttls). When only one side's is, the other side's RSTs (at its own TTL) must
+    all come after it: that side's TCP, which the forged RST in its peer's name reached
+    and made drop the connection, answering the peer's later packets with RSTs (RFC
+    9293 3.10.7.1): the normal shape of a firewall's or IPS's reset (newuser 67 item 1).
+    Empty when a RST's TTL is unknown, no RST is forged, or the genuine side reset first
+    (its own reset may be the cause)."""
     sides = [side for side, sent in (("orig", conn.orig_rst), ("resp", conn.resp_rst))
              if sent]
-    ttls = [reset_ttls(ctx, conn, side) for side in sides]
-    if not sides or any(t is None or t[0] == t[1] for t in ttls):
-        return ""
-    return "; ".join(
-        forged_words(role_words(conn, session, conn.host(side)),
-                     rst, own)
-        for side, (rst, own) in zip(sides, ttls, strict=True))  # type: ignore[misc]
+    ttls = {side: reset_ttls(ctx, conn, side) for side in sides}
+    if not sides or any(t is None for t in ttls.values()):
+        return []
+    forged = [side for side in sides if ttls[side][0] != ttls[side][1]]  # type: ignore[index]
+    if len(forged) == 1 and len(sides) == 2:
+        genuine = next(side for side in sides if side != forged[0])
+        if _first_rst(conn, genuine) < _first_rst(conn, forged[0]):
+            return []
+    return forged
 
+
+def _first_rst(conn: Connection, side: str) -> int:
+    """The frame of side's first RST (0 when not kept)."""
+    return conn.orig_rst_frame if side == "orig" else conn.resp_rst_frame
+
+
+def _forged_words(ctx: Context, conn: Connection, session: Session) -> str:
+    """The TTL evidence of the RSTs a device between the hosts sent in a side's name
+    (_forged_sides: "its TTL 64, where the agent 10.67.2.2's own packets arrive with
+    63"), and when the other side reset too at its own TTL, that its RSTs answered the
+    device's reset; "" when no side's RSTs are forged."""
+    forged = _forged_sides(ctx, conn)
+    words = "; ".join(
+        forged_words(role_words(conn, session, conn.host(side)),
+                     *reset_ttls(ctx, conn, side))  # type: ignore[misc]
+        for side in forged)
+    genuine = [side for side, sent in (("orig", conn.orig_rst), ("resp", conn.resp_rst))
+               if sent and side not in forged]
+    if forged and genuine:
+        own, peer = conn.host(genuine[0]), conn.host(forged[0])
+        words += (f"; {role_words(conn, session, own)}'s own RSTs (from "
+                  f"{frame_text(_first_rst(conn, genuine[0]))}, at its own "
+                  f"{ttl_word(own)}) came after: its TCP answering {peer}'s later "
+                  "packets once that reset had ended the connection on its side")
+    return words
 
 
 def _ended_both(ctx: Context, session: Session, conn: Connection

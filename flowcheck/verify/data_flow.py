@@ -6,6 +6,7 @@ from __future__ import annotations
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, Step, cites_of
 from flowcheck.profiles import StepSpec
+from flowcheck.sessions import message_op
 from flowcheck.verify.aborted import aborted_flow
 from flowcheck.verify.bytes_each_way import (
     acked_flow_detail,
@@ -24,7 +25,11 @@ from flowcheck.verify.filtered import data_unseen
 from flowcheck.verify.flow_cut import flow_after_cut
 from flowcheck.verify.hole_flow import hole_words
 from flowcheck.verify.local import local_flow_step, only_local
-from flowcheck.verify.mid_transfer_resets import cut_transfers, unseen_cut_transfers
+from flowcheck.verify.mid_transfer_resets import (
+    cut_transfers,
+    halted_drops,
+    unseen_cut_transfers,
+)
 from flowcheck.verify.missed_halt import halt_missed_words
 from flowcheck.verify.not_started import not_started_words
 from flowcheck.verify.one_way_data import sender_fin_acked, unclosed_words
@@ -32,6 +37,7 @@ from flowcheck.verify.one_way_end import halt_unended_words, unfinished_one_way_
 from flowcheck.verify.open_transfer import open_transfer
 from flowcheck.verify.receiver_stalled import receiver_detail, receiver_stalls
 from flowcheck.verify.refused_listens import resource_words
+from flowcheck.verify.replies import abnormal_reason
 from flowcheck.verify.rst_words import cited_rsts
 from flowcheck.verify.silent_end import silent_end_words, unended_words
 from flowcheck.verify.snapped_halts import halt_unread_words
@@ -39,6 +45,7 @@ from flowcheck.verify.stall_timing import unjudged_detail, unjudged_stalls
 from flowcheck.verify.stalled_transfer import stalled_detail, stalled_transfers
 from flowcheck.verify.step_base import make_step, previous_step
 from flowcheck.verify.unjudged_halt import unjudged_halt, unjudged_halt_words
+from flowcheck.verify.unseen_reset import dropped_words
 from flowcheck.verify.unseen_resources import unseen_resources_words
 
 
@@ -97,6 +104,16 @@ def data_flow_step(ctx: Context, session: Session, spec: StepSpec, control: Conn
         return make_step(spec, "failed", uids, [f for c, _ in cut for f in cited_rsts(c)],
                          f"{endpoint(first.resp_h, first.resp_p)}: {words}"
                          f"; {flow}", cites=cites_of(words, flow))
+    drops = halted_drops(ctx, session)
+    if drops:  # cut unseen, its job halted abnormally first (data_halted_abnormally)
+        found, halt = drops[0]
+        words = (f"{dropped_words(found, session)}; its job had halted with "
+                 f"{abnormal_reason(halt)} ({message_op(halt)}, {frame_text(halt.frame)}) "
+                 "before that FIN")
+        return make_step(spec, "failed", uids,
+                         [f for d, _ in drops for f in (d.fin_frame, d.rst_frame)],
+                         f"{endpoint(found.conn.resp_h, found.conn.resp_p)}: {words}; "
+                         f"{flow}", cites=cites_of(words, flow))
     stalled = stalled_transfers(ctx, session)
     if stalled:  # data_stalled: a transfer whose packets stopped being delivered
         first = stalled[0]

@@ -35,7 +35,7 @@ from flowcheck.verify.resource_halt import after_event, halt_of
 from flowcheck.verify.rst_words import reset_frame, reset_time
 from flowcheck.verify.stalled import data_stall
 from flowcheck.verify.two_clocks import fin_may_precede_reset
-from flowcheck.verify.unseen_reset import dropped_side
+from flowcheck.verify.unseen_reset import DroppedSide, dropped_side
 
 
 def _resets(ctx: Context, session: Session
@@ -135,3 +135,28 @@ def unseen_cut_transfers(ctx: Context, session: Session) -> list[Connection]:
     normally (a finished transfer torn down with a RST) or the transfer was cut short is
     not in the capture."""
     return [conn for conn, _, seen in _resets(ctx, session) if not seen]
+
+
+def halted_drops(ctx: Context, session: Session
+                 ) -> list[tuple[DroppedSide, NdmpMessage]]:
+    """The session's data connections dropped on their sender's side unseen
+    (unseen_reset.dropped_side: the sender's RST without ACK answering the receiver's FIN
+    after its silence) whose job had halted abnormally (CONNECT_ERROR, ABORTED) before
+    that FIN, each with that halt. _find_resets leaves them to the halt's finding
+    (data_halted_abnormally), but the transfer was cut all the same: step 5 fails on
+    them, not "ok" (newuser 67 item 4: a router's `reject with tcp reset` to the agent,
+    captured on the media server; its FIN 30 s later answered by the agent's bare RST).
+    A normal halt before the FIN is a finished transfer: not one of these."""
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    messages = stream.messages if stream else []
+    found = []
+    for uid in session.data_connections:
+        conn = ctx.by_uid[uid]
+        dropped = dropped_side(ctx, conn)
+        if dropped is None or not carried(conn):
+            continue
+        halt = halt_of(messages, conn, reset_time(conn), reset_frame(conn), ctx.order)
+        if halt is not None and abnormal_reason(halt) is not None and not after_event(
+                ctx.order, halt.frame, halt.ts, dropped.fin_frame, dropped.fin_ts):
+            found.append((dropped, halt))
+    return found

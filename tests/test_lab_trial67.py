@@ -1,0 +1,86 @@
+"""New-user trial 67's router resets (captures/lab-trial67, README.md there): a router's
+`reject with tcp reset` on the data connection, captured on both hosts.
+
+Item 1: the RSTs in one host's name arrive with the router's TTL (64, where that host's
+own packets arrive with 63); the other host's own RSTs that follow are its TCP answering
+packets of a connection the forged RST ended. It read "reset by both ends" and sent the
+user to the hosts' logs (flowcheck.verify.cut_transfer._forged_sides).
+Item 3: captured on the agent, no RST reaches it; the media server closed control with
+the data connection still open: "its service stopped, restarted or crashed" was stated
+as fact (flowcheck.verify.control_closed._data_left_open).
+Item 4: captured on the media server, the agent halted with CONNECT_ERROR, the data
+connection silent 30 s, the media server's FIN answered by the agent's bare RST: step 5
+read "ok" (flowcheck.verify.mid_transfer_resets.halted_drops).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stored import shared_analysis
+
+from flowcheck.model import Finding
+from flowcheck.pipeline import Analysis
+
+HERE = Path(__file__).resolve().parents[1] / "captures" / "lab-trial67"
+
+
+def _one(capture: str, code: str) -> tuple[Analysis, Finding]:
+    """The stored case's analysis (verdict fail) and its one finding `code`."""
+    analysis = shared_analysis(HERE / capture)
+    assert analysis.verdict == "fail"
+    [finding] = [f for f in analysis.findings if f.code == code]
+    return analysis, finding
+
+
+def test_a_router_reset_in_the_agents_name_is_not_both_ends() -> None:
+    """Frames 605 on: RSTs "from" 10.67.2.2 at TTL 64 (its own packets 63); 640 on: the
+    media server's own RSTs, at its own TTL, after them."""
+    _, finding = _one("restore-rst-media.pcap.gz", "data_reset")
+    assert "reset by both ends" not in finding.message
+    assert "was reset by a device between them, in the name of the agent 10.67.2.2 (" \
+        in finding.message
+    assert "its TTL 64, where the agent 10.67.2.2's own packets arrive with 63" \
+        in finding.message
+    assert ("the media server 10.67.1.1's own RSTs (from frame 640, at its own TTL) came "
+            "after: its TCP answering 10.67.2.2's later packets") in finding.message
+    assert finding.fix.startswith("Look for the firewall, NAT or IPS between 10.67.1.1 and "
+                                  "10.67.2.2 that reset it")
+    assert finding.frames == [605, 640]
+
+
+def test_a_router_reset_in_the_media_servers_name_is_not_both_ends() -> None:
+    """Captured on the agent: RSTs "from" 10.67.1.1 at TTL 64 (frame 440), the agent's
+    own after them (472)."""
+    _, finding = _one("backup-rst-agent.pcap.gz", "data_reset")
+    assert ("was reset by a device between them, in the name of the media server "
+            "10.67.1.1 (") in finding.message
+    assert "the agent 10.67.2.2's own RSTs (from frame 472, at its own TTL)" \
+        in finding.message
+    assert "the hosts did not" in finding.fix
+
+
+def test_a_close_with_the_data_connection_left_open_is_not_called_a_crash() -> None:
+    """C3's last packet frame 590, no FIN or RST; the media server's control FIN 591."""
+    _, finding = _one("restore-rst-agent.pcap.gz", "control_closed")
+    assert "its service stopped, restarted or crashed" not in finding.message
+    assert ("a service that stopped or crashed closes all its connections at once, so "
+            "the capture does not show that") in finding.message
+    assert ("its data connection C3 (10.67.1.1:5005 -> 10.67.2.2:6002) shows no FIN and "
+            "no RST, open mid-transfer (its last packet frame 590") in finding.message
+    assert "C3's end was not seen here" in finding.message
+    assert "crashed" not in finding.fix and "to see how C3 ended" in finding.fix
+    assert 590 in finding.frames
+
+
+def test_step_5_fails_on_a_transfer_cut_before_its_halt() -> None:
+    """The halt CONNECT_ERROR (frame 413), the media server's FIN (419) 30 s later
+    answered by the agent's bare RST (420)."""
+    analysis, _ = _one("backup-rst-media.pcap.gz", "data_halted_abnormally")
+    [step] = [s for s in analysis.sessions[0].steps if s.step == 5]
+    assert step.status == "failed"
+    assert ("the agent 10.67.2.2's side had already dropped it mid-transfer: its RST "
+            "(frame 420) answered the FIN of the media server 10.67.1.1 (frame 419) after "
+            "30 s of silence; its job had halted with CONNECT_ERROR (NOTIFY_DATA_HALTED, "
+            "frame 413) before that FIN") in step.detail
+    assert {419, 420} <= set(step.frames)
