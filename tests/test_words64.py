@@ -1,0 +1,41 @@
+"""Words that said more than the capture shows (task words64).
+
+- A one-direction capture on Ethernet (captures/words64: ndmjob's clean backup, `tcpdump
+  -Q out` on the agent, `-Q in` on the media server) carries no mark placing it, yet
+  capture_one_direction's fix sent the user "on the media server itself", where the
+  second had been taken (verify.one_way_point.plain_fix).
+- With `-s 96` (field check 76 run 9) the DATA_GET_STATE replies that would name the
+  data endpoint are in the capture, cut before their address: "no ... reply in the
+  capture names that endpoint" read as if there were none (verify.lost_announcement).
+- As many SYN copies as SYNs is no proof that each SYN is in the capture twice
+  (verify.arrival.twice_words).
+- Two packets with one timestamp read "0 ms later", and a transfer whose last packet
+  ends the capture "0 ms before the end" (durations.later_words, verify.open_transfer).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stored import shared_analysis
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+HERE = CAPTURES / "words64"
+
+
+def _one_direction_fix(name: str) -> str:
+    [fix] = [f.fix for f in shared_analysis(HERE / name).findings
+             if f.code == "capture_one_direction"]
+    return fix
+
+
+def test_an_ethernet_one_direction_capture_is_sent_to_no_point_it_may_be_at() -> None:
+    """Frames of one direction, Ethernet, one segment: neither the marks nor the TTLs
+    place either capture, so the fix names both hosts alike."""
+    for name in ("ndmjob-clean-dir-out-agent.pcap", "ndmjob-clean-dir-in-media.pcap"):
+        fix = _one_direction_fix(name)
+        assert fix == ("Capture both directions: tcpdump without -Q (-Q in/out keeps one) "
+                       "on the media server 10.77.0.1 or the agent 10.77.0.2, or a SPAN "
+                       "session of both received and sent traffic, on a path both "
+                       "directions take."), (name, fix)
+        assert "itself" not in fix
