@@ -39,3 +39,19 @@ def test_an_ethernet_one_direction_capture_is_sent_to_no_point_it_may_be_at() ->
                        "session of both received and sent traffic, on a path both "
                        "directions take."), (name, fix)
         assert "itself" not in fix
+
+
+def test_get_state_replies_cut_before_their_address_are_said_cut() -> None:
+    """Frames 19, 466, 470, 475, 480: DATA_GET_STATE replies, 162 B on the wire, 96
+    captured (tshark: "NDMP truncated"), the address 40 B past the 30 kept."""
+    analysis = shared_analysis(CAPTURES / "field76-matrix"
+                               / "ndmjob-clean-snap96-dumpcap-media.pcapng.gz")
+    cut = ("the snap length cut the 5 DATA_GET_STATE replies in the capture (frames 19, "
+           "466, 470, 475, 480) before the endpoint they give, so none can be read to name "
+           "that endpoint")
+    [partial] = [f for f in analysis.findings if f.code == "ndmp_partial"]
+    assert cut in partial.message
+    step = analysis.sessions[0].steps[1]
+    assert cut in step.detail
+    for words in (partial.message, step.detail):
+        assert "no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names" not in words
