@@ -15,9 +15,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from stored import shared_analysis
+from pcap_records import read_records, write_records
+from stored import shared_analysis, sidecar, stored_analysis
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 HERE = CAPTURES / "words64"
@@ -55,3 +57,24 @@ def test_get_state_replies_cut_before_their_address_are_said_cut() -> None:
     assert cut in step.detail
     for words in (partial.message, step.detail):
         assert "no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names" not in words
+
+
+def test_as_many_copies_as_syns_is_not_each_syn_twice(tmp_path: Path) -> None:
+    """field58-matrix's merged capture (9 control SYNs, each captured leaving M and
+    arriving at A) with the first SYN's outgoing copy captured once more and the second
+    SYN's outgoing copy deleted: 18 copies of 9 SYNs, read "each is in the capture
+    twice"."""
+    capture = (CAPTURES / "field58-matrix"
+               / "ndmjob-control-syns-dropped-by-agent-both-hosts-any-merged-sll2.pcap.gz")
+    linktype, records = read_records(capture)
+    moved = [copy for number, record in enumerate(records, 1) if number != 3
+             for copy in ([record, replace(record, micros=record.micros + 5)]
+                          if number == 1 else [record])]
+    assert len(moved) == len(records)
+    path = write_records(tmp_path / "moved.pcap", linktype, moved)
+    [finding] = [f for f in stored_analysis(path, config_path=sidecar(capture)).findings
+                 if f.severity == "error"]
+    assert finding.code == "control_unanswered"
+    assert ("which passed none of them on (the 9 are in the capture 18 times at one TTL, "
+            "64") in finding.message
+    assert "twice" not in finding.message
