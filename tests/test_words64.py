@@ -78,3 +78,25 @@ def test_as_many_copies_as_syns_is_not_each_syn_twice(tmp_path: Path) -> None:
     assert ("which passed none of them on (the 9 are in the capture 18 times at one TTL, "
             "64") in finding.message
     assert "twice" not in finding.message
+
+
+def test_a_reset_stamped_with_its_syn_ack_is_not_said_0_ms_later() -> None:
+    """Frames 80-81 share one microsecond (1796635327.810987): the reset came within the
+    clock's resolution, not "0 ms later"; frames 71-72, 1 us apart, are said to the
+    microsecond (a float's epoch seconds read the span 0.000954 ms)."""
+    analysis = shared_analysis(CAPTURES / "verdicts56" / "traceroute-probes-beside-job.pcap")
+    details = [step.detail for session in analysis.sessions for step in session.steps
+               if "half-open port check (a SYN" in step.detail]
+    assert any("reset it less than a microsecond later (RST, frame 81)" in d
+               for d in details), details
+    assert any("(SYN-ACK 0.004 ms after the SYN, frame 71) and 10.56.1.1's TCP reset it "
+               "0.001 ms later (RST, frame 72)" in d for d in details), details
+    assert not any(" 0 ms later" in d or "0.000954" in d for d in details)
+
+
+def test_a_last_data_packet_that_ends_the_capture_is_not_0_ms_before_the_end() -> None:
+    """lab-trial22's listener-side capture ends on the data's last packet, frame 40."""
+    analysis = shared_analysis(CAPTURES / "lab-trial22" / "clean-listener-only.pcap")
+    [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
+    assert "its last data packet frame 40, with no capture time after it)" in early.message
+    assert "0 ms before the end" not in early.message
