@@ -100,3 +100,13 @@ def test_a_last_data_packet_that_ends_the_capture_is_not_0_ms_before_the_end() -
     [early] = [f for f in analysis.findings if f.code == "capture_ended_early"]
     assert "its last data packet frame 40, with no capture time after it)" in early.message
     assert "0 ms before the end" not in early.message
+
+
+def test_a_data_arrow_below_a_millisecond_is_not_0_ms() -> None:
+    """The ladder's data arrow ("data 1.4 kB in 0 ms" of data whose packets came within
+    a millisecond, or share one timestamp)."""
+    from flowcheck.report.ladder_build import human_seconds
+
+    assert human_seconds(0.0) == "less than a microsecond"
+    assert human_seconds(0.0004) == "0.4 ms"
+    assert human_seconds(0.25) == "250 ms"
