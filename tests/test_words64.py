@@ -110,3 +110,16 @@ def test_a_data_arrow_below_a_millisecond_is_not_0_ms() -> None:
     assert human_seconds(0.0) == "less than a microsecond"
     assert human_seconds(0.0004) == "0.4 ms"
     assert human_seconds(0.25) == "250 ms"
+
+
+def test_no_control_session_names_no_host_as_the_capture_point_to_go_to() -> None:
+    """field55-matrix's `-i any` capture on the media server fd77::1 (its cooked marks
+    place it there): the fix said "capture on the media server's interface toward the
+    agent", where it had been taken."""
+    case = (CAPTURES / "field55-matrix" / "tls-start-dual-stack-control-acks-dropped-by-"
+            "media-input-routed-any-on-media.pcap.gz")
+    [found] = [f for f in shared_analysis(case).findings if f.code == "no_control_session"]
+    assert found.fix.endswith("check --ndmp-port (the agent's NDMP port, 10000 here) and "
+                              "capture where the job's traffic passes, on the media "
+                              "server's or the agent's interface toward the other, while "
+                              "the job starts."), found.fix

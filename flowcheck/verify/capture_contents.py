@@ -30,6 +30,7 @@ from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
 from flowcheck.verify.allow_rules import lowered
 from flowcheck.verify.capture_filter import keeps_control, quoted
+from flowcheck.verify.no_session import WHERE
 
 PROTOCOLS = {1: "ICMP", 2: "IGMP", 17: "UDP", 47: "GRE", 50: "IPsec ESP", 51: "IPsec AH",
              58: "ICMPv6", 89: "OSPF", 103: "PIM", 112: "VRRP", 115: "L2TP", 132: "SCTP"}
@@ -128,8 +129,7 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
                 fix=fix or (
                     f"{ONE_WAY_FIX}Check --ndmp-port (the agent's NDMP port, {port} here)."
                     if one_way else f"Check --ndmp-port (the agent's NDMP port, {port} "
-                    "here) and capture on the media server's interface toward the agent "
-                    "while the job starts."), frames=sorted({*finding.frames, *frames}),
+                    f"here) and {WHERE}."), frames=sorted({*finding.frames, *frames}),
                 ts=_dated(finding, frames, times)))
     return out
 
