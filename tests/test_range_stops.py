@@ -173,7 +173,7 @@ def test_a_listen_reply_of_two_addresses_is_one_resource() -> None:
     2 resources, 3 ports, the 2 held and 1 more."""
     case = CASES.parent / "words64" / "range-small-two-addresses"
     config = build_config(load_file(case.with_suffix(".toml")))
-    result = analyze(read_traffic([str(case.with_suffix(".pcap"))], config), config)
+    result = analyze(read_traffic([f"{case}.pcap.gz"], config), config)
     [small] = found(result, "range_too_small")
     assert ("10.77.0.2 needed 3 ports of the range at once (as the DATA_LISTEN request "
             "(frame 249) came, session S1: the 2 of the range in use or held 60 s after use, "

@@ -34,7 +34,7 @@ def _one_direction_fix(name: str) -> str:
 def test_an_ethernet_one_direction_capture_is_sent_to_no_point_it_may_be_at() -> None:
     """Frames of one direction, Ethernet, one segment: neither the marks nor the TTLs
     place either capture, so the fix names both hosts alike."""
-    for name in ("ndmjob-clean-dir-out-agent.pcap", "ndmjob-clean-dir-in-media.pcap"):
+    for name in ("ndmjob-clean-dir-out-agent.pcap.gz", "ndmjob-clean-dir-in-media.pcap.gz"):
         fix = _one_direction_fix(name)
         assert fix == ("Capture both directions: tcpdump without -Q (-Q in/out keeps one) "
                        "on the media server 10.77.0.1 or the agent 10.77.0.2, or a SPAN "
