@@ -139,8 +139,8 @@ def test_a_merge_holding_the_agents_arrivals_places_its_firewall() -> None:
     assert ("got no answer in the capture (over 19.4 s; it ends with the last, so "
             "whether that one or a later resend got through cannot be seen): the SYNs "
             "reached a capture point on 10.77.0.2, or on the "
-            "first router from 10.77.0.1 toward it, which passed none of them on (each is in "
-            "the capture twice at one TTL, 64: its Linux cooked headers mark one copy "
+            "first router from 10.77.0.1 toward it, which passed none of them on (the 9 are "
+            "in the capture 18 times at one TTL, 64: its Linux cooked headers mark one copy "
             "outgoing, captured on 10.77.0.1 as it left" in unanswered.message)
     assert "with no router between them" not in unanswered.message
     assert ("unless that capture left out what its host sent (tcpdump -Q in), that host "

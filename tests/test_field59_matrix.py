@@ -71,8 +71,8 @@ def test_a_merge_holding_the_rejects_leaving_places_the_rule_on_the_host(path: P
     refused = _refused(shared_analysis(path), path)
     assert ("a firewall on fd77::1 rejects it (the reject comes from fd77::1's own address"
             in refused.message)
-    assert ("this capture merges one taken on fd77::1 with one taken on fd77::2 (each SYN is "
-            "in it twice at one hop limit, 64: its Linux cooked headers mark one copy "
+    assert ("this capture merges one taken on fd77::1 with one taken on fd77::2 (the 2 SYNs "
+            "are in it 4 times at one hop limit, 64: its Linux cooked headers mark one copy "
             "outgoing, captured on fd77::2 as it left, and one host, captured as it arrived at "
             "the host its frame was addressed to; and they mark the reject, from fd77::1's "
             "address at an initial hop limit, sent by the host that captured it; and a SYN or "

@@ -68,7 +68,9 @@ def test_a_capture_its_marks_show_sent_only_says_one_direction() -> None:
             "it missed the job: the wrong interface, a filter, or stopped before the job "
             "started)." in found.message)
     assert found.fix.startswith("If it was taken with tcpdump -Q, capture both directions "
-                                "(without -Q). Check --ndmp-port")
+                                "(without -Q) where it was taken, or on the media server's "
+                                "or the agent's interface toward the other, while the job "
+                                "starts. Check --ndmp-port")
 
 
 def _marked(tmp_path: Path, marks: list[int]) -> Finding:

@@ -87,7 +87,7 @@ def test_one_direction_fix_of_a_capture_taken_on_the_media_server() -> None:
     its Linux cooked marks prove the point (the media server's SYNs sent by the capture
     host), so the fix says so and names the capture there without -Q, the agent, or a
     SPAN of both directions. An Ethernet capture of one direction, which no mark places,
-    keeps the plain fix."""
+    names both hosts alike (words64: it said "on the media server itself")."""
     analysis = shared_analysis(KILLED)
     fixes = [f.fix for f in analysis.findings if f.code == "capture_one_direction"]
     assert len(fixes) == 2
@@ -98,4 +98,6 @@ def test_one_direction_fix_of_a_capture_taken_on_the_media_server() -> None:
         assert "tcpdump without -Q" in fix and f"or on the agent {agent}, or a SPAN" in fix
     plain = shared_analysis(HERE.parent / "lab" / "one-direction-out.pcap")
     [fix] = [f.fix for f in plain.findings if f.code == "capture_one_direction"]
-    assert fix.startswith("Capture both directions: on the media server itself")
+    assert fix.startswith("Capture both directions: tcpdump without -Q (-Q in/out keeps "
+                          "one) on the media server 10.77.0.1 or the agent 10.77.0.2, or a "
+                          "SPAN session")

@@ -61,7 +61,9 @@ def test_marks_all_one_way_without_Q_do_not_claim_one_direction(name: str, words
     assert words in found.message
     assert "one direction only" not in found.message
     assert found.fix.startswith("If it was taken with tcpdump -Q, capture both directions "
-                                "(without -Q). Check --ndmp-port")
+                                "(without -Q) where it was taken, or on the media server's "
+                                "or the agent's interface toward the other, while the job "
+                                "starts. Check --ndmp-port")
 
 
 def test_loopback_packets_marked_arriving_say_no_direction() -> None:

@@ -126,8 +126,8 @@ def test_syns_marked_arriving_at_the_agent_are_its_own_firewalls_drop(
     message, fix = _unanswered(_analysed(tmp_path, _hosts, link))
     assert message.startswith(
         f"The media server {M} sent 3 SYNs to the agent's NDMP port [{A}]:10000 and never got "
-        f"an answer: {A}'s own firewall drops them: the SYNs reached {A} (each is in the "
-        f"capture twice at one hop limit, 64: its Linux cooked headers mark one copy "
+        f"an answer: {A}'s own firewall drops them: the SYNs reached {A} (the 3 are in the "
+        f"capture 6 times at one hop limit, 64: its Linux cooked headers mark one copy "
         f"outgoing, captured on {M} as it left, and one host, captured on the host it was "
         f"addressed to as it arrived, which is {A} with no router between them")
     assert "where the SYNs arrived and no SYN-ACK left: its input chain drops" in message
@@ -219,8 +219,8 @@ def test_field53_run9_data_syns_captured_on_the_agent_blame_its_firewall() -> No
     # The capture ended at the third SYN (task resentsyn): what it cannot show, said.
     assert (f"got no answer in the capture (3 SYNs over 2.05 s; it ends with the last, "
             "so whether that one or a later resend got through cannot be seen): "
-            f"{A}'s own firewall drops them: the SYNs reached {A} (each "
-            "is in the capture twice at one hop limit, 64: its Linux cooked headers mark one "
+            f"{A}'s own firewall drops them: the SYNs reached {A} (the 3 "
+            "are in the capture 6 times at one hop limit, 64: its Linux cooked headers mark one "
             f"copy outgoing, captured on {M} as it left") in finding.message
     assert "unless it was taken on" not in finding.message
     assert finding.fix.startswith(f"On {A} itself (the SYNs reached its capture point)")

@@ -106,12 +106,16 @@ def test_one_way_loss_fix_names_the_capture_point_the_marks_prove(
     assert "so the receivers' ACKs tell whether the sniffer or the network lost" in fix
 
 
-def test_one_way_loss_fix_without_proof_keeps_its_words(
+def test_one_way_loss_fix_without_proof_names_no_point(
         one_way: dict[str, Finding]) -> None:
-    # The arriving side alone proves no capture host (a router's arrivals look alike).
-    assert one_way["in"].fix.startswith("Capture both directions (tcpdump without -Q, on "
-                                        "the media server itself or a SPAN session"), \
+    # The arriving side alone proves no capture host (a router's arrivals look alike):
+    # no point is named as the one to go to instead (words64: "on the media server
+    # itself", where the capture may have been taken).
+    assert one_way["in"].fix.startswith("Capture both directions (tcpdump without -Q: -Q "
+                                        "in/out keeps one, where this capture was taken "
+                                        "or on these connections' hosts; or a SPAN session"), \
         one_way["in"].fix
+    assert "itself" not in one_way["in"].fix
 
 
 ENDED = CAPTURES / "ndmjob-ended" / "v2-ended-late-rst-media"
@@ -138,7 +142,8 @@ def test_a_closed_jobs_answer_names_the_capture_point_the_marks_prove(
                           "both directions (tcpdump without -Q: -Q in/out keeps one), or on "
                           "the media server 10.77.0.1, from before the job starts to judge "
                           "it;"), fix
-    # The Ethernet cut places no capture point: today's words.
+    # The Ethernet cut places no capture point: both hosts alike (words64: "on the media
+    # server itself", whatever the point).
     assert _closed_job_fix(agent_side).startswith(
-        "Capture both directions (on the media server itself, or a SPAN of both rx and tx) "
-        "from before the job starts")
+        "Capture both directions (tcpdump without -Q on the media server 10.77.0.1 or the "
+        "agent 10.77.1.2, or a SPAN of both rx and tx) from before the job starts")

@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="fault: the first N announced data ports are held, not listening")
     agent.add_argument("--refuse-listen", type=int, default=0, metavar="N",
                        help="fault: the Nth DATA_LISTEN is answered ILLEGAL_STATE_ERR")
+    agent.add_argument("--also-announce", default=None, metavar="IP",
+                       help="list IP too, after the first address, in each DATA_LISTEN "
+                            "reply (the same port: NDMP v4's address list)")
     agent.add_argument("--connect-timeout", type=float, default=3.5)
     agent.add_argument("--concurrent", action="store_true",
                        help="serve the sessions at the same time, not one after another")
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 data_bytes=args.bytes,
                 restart_ports=args.restart_ports, squat_data_ports=args.squat_data_ports,
                 refuse_listen=args.refuse_listen, connect_timeout=args.connect_timeout,
-                concurrent=args.concurrent,
+                also_announce=args.also_announce, concurrent=args.concurrent,
                 chunk_delay=args.chunk_delay,
                 first_callback_delay=args.first_callback_delay, tls=args.tls)).run()
         if args.command == "list":

@@ -51,6 +51,9 @@ class AgentOptions:
     restart_ports: bool = False  # every session starts again at the range's low end
     squat_data_ports: int = 0  # fault: the first N announced ports are held, not listening
     refuse_listen: int = 0  # fault: the Nth DATA_LISTEN (1-based) is answered ILLEGAL_STATE_ERR
+    # A second address each DATA_LISTEN reply lists after the first (NDMP v4's
+    # ndmp4_addr holds a list: a host of two addresses may give both), same port.
+    also_announce: str | None = None
     connect_timeout: float = 3.5
     session_timeout: float = 30.0
     concurrent: bool = False  # serve the sessions at the same time (one thread each)
@@ -225,7 +228,8 @@ class AgentSession:
         else:
             self.data_listener = self.agent.ports.bind(bind_ip, listen=True)
             port = self.data_listener.getsockname()[1]
-        self.channel.reply(request, wire.data_listen_reply([(announce_ip, port)]))
+        also = [(self.options.also_announce, port)] if self.options.also_announce else []
+        self.channel.reply(request, wire.data_listen_reply([(announce_ip, port), *also]))
 
     def _connect(self, request: Message) -> None:
         """DATA_CONNECT: open the data connection to the endpoint M announced, from the

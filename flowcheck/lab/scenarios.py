@@ -206,6 +206,14 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     _be("data-port-dropped",
         "A drops inbound SYNs to its agent range: the data connection is never answered",
         "fail", ("data_unanswered",), nft_agent=drop_inbound_syn("6001-6100")),
+    _be("range-small-two-addresses",
+        "3 resources, agent range 6001-6002, --resources not given: each DATA_LISTEN reply "
+        "lists two addresses (10.77.0.2 and 10.78.0.2, one port); the callback and the "
+        "first data port take the range, the second DATA_LISTEN finds no port and the "
+        "agent closes: range_too_small counts the resources the job showed, one per "
+        "reply, not per address",
+        "fail", ("step_missing", "range_too_small"), resources=3, agent_range=(6001, 6002),
+        agent=("--also-announce", "10.78.0.2"), config={"resources": None}),
     _be("ranges-overlap",
         "clean 2-resource job; agent range 5051-5150 overlaps media range 5001-5100",
         "pass", ("ranges_overlap",), resources=2, agent_range=(5051, 5150)),

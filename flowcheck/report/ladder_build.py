@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from flowcheck.durations import later_words
 from flowcheck.model import (
     Connection,
     Finding,
@@ -120,7 +121,12 @@ def human_bytes(count: int) -> str:
 
 
 def human_seconds(seconds: float) -> str:
-    """0.25 -> '250 ms', 42 -> '42.0 s', 600 -> '10.0 min' (a data arrow's duration)."""
+    """0.25 -> '250 ms', 42 -> '42.0 s', 600 -> '10.0 min' (a data arrow's duration);
+    below a millisecond durations.later_words' span, "0.4 ms", and "less than a
+    microsecond" for none (the data's packets share one timestamp), not "0 ms"
+    (words64)."""
+    if seconds < 0.001:
+        return later_words(seconds, "").rstrip()
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 120:

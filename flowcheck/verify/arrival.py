@@ -105,14 +105,17 @@ def twice_words(conn: Connection, subject: str = "each") -> str:
     two a SYN (a capture point's duplicates: an overlapping merge, a packet captured twice
     at one point) are counted as they are, "the 9 are in the capture 27 times", not "each
     is in the capture twice" (review63d: field check 58's merged SYNs with each outgoing
-    copy doubled). subject: "each" or "each SYN"."""
+    copy doubled). As many copies as SYNs, more than one SYN, is no proof of each twice:
+    a SYN captured three times and one the capture holds once count alike (the counts
+    are all there is: copies are told per packet, not kept per SYN), so they are counted
+    too, "the 9 are in the capture 18 times" (words64). subject: "each" or "each SYN"."""
     sent = conn.syn_retries + 1
     copies = conn.orig_pkts - sent
-    if (copies == sent or copies <= 0 or conn.orig_bytes or conn.fin_frames
-            or conn.orig_rst or conn.resp_pkts or set(conn.history) - {"S"}):
+    if (copies <= 0 or conn.orig_bytes or conn.fin_frames or conn.orig_rst
+            or conn.resp_pkts or set(conn.history) - {"S"} or copies == sent == 1):
         return f"{subject} is in the capture twice"
     syns = "SYNs " if subject != "each" else ""
-    if copies > sent:
+    if copies >= sent:
         return f"the {sent} {syns}are in the capture {conn.orig_pkts} times"
     once = sent - copies
     return (f"{copies} of the {sent} {syns}are in the "

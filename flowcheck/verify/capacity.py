@@ -143,7 +143,7 @@ def _fewer_words(ctx: Context, found: list[StoppedNeed | None]) -> str:
     the range at a stop (range_need.jobs_counted), "or start fewer jobs within
     port_hold_seconds (60 s) of each other, or run fewer resources at once." first
     (captures/newuser66 agent-range-timewait: four 1-resource jobs 0.5 s apart)."""
-    if any(need is not None and jobs_counted(ctx, need) > 1 for need in found):
+    if any(need is not None and jobs_counted(need) > 1 for need in found):
         hold = ctx.config.port_hold_seconds
         return (f", or start fewer jobs within port_hold_seconds ({hold:g} s) of each "
                 "other, or run fewer resources at once.")

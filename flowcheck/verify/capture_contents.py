@@ -30,6 +30,7 @@ from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
 from flowcheck.verify.allow_rules import lowered
 from flowcheck.verify.capture_filter import keeps_control, quoted
+from flowcheck.verify.no_session import WHERE
 
 PROTOCOLS = {1: "ICMP", 2: "IGMP", 17: "UDP", 47: "GRE", 50: "IPsec ESP", 51: "IPsec AH",
              58: "ICMPv6", 89: "OSPF", 103: "PIM", 112: "VRRP", 115: "L2TP", 132: "SCTP"}
@@ -50,7 +51,12 @@ IPPROTO_UDP = 17
 # Linux cooked capture packet types (linux/if_packet.h): sent by the capture host, and
 # arriving at it (to its own address, broadcast, multicast).
 OUTGOING, ARRIVING = 4, {0, 1, 2}
-ONE_WAY_FIX = "If it was taken with tcpdump -Q, capture both directions (without -Q). "
+# The fix of a capture the marks show of one direction (_one_way): where it was taken,
+# unknown (the agent's own `-Q out` in seed 125 run 23), is named as a place to capture,
+# not "the media server's interface" alone.
+ONE_WAY_FIX = ("If it was taken with tcpdump -Q, capture both directions (without -Q) where "
+               "it was taken, or on the media server's or the agent's interface toward the "
+               "other, while the job starts. ")
 IPPROTO_ICMPV6 = 58
 ETHERTYPE_ARP = 0x0806
 SOLICITED_NODE = "ff02::1:ff"  # RFC 4291 2.7.1: where neighbour solicitations go
@@ -120,10 +126,10 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
                 finding, message="No NDMP control connection in the capture: it holds no "
                 f"TCP connection{' flowcheck can read' if unreadable else ' at all'}, so nothing "
                 f"of the job can be judged{': ' + held if held else ''}{why}.",
-                fix=fix or (ONE_WAY_FIX if one_way else "")
-                + f"Check --ndmp-port (the agent's NDMP port, {port} here) and "
-                "capture on the media server's interface toward the agent while the job "
-                "starts.", frames=sorted({*finding.frames, *frames}),
+                fix=fix or (
+                    f"{ONE_WAY_FIX}Check --ndmp-port (the agent's NDMP port, {port} here)."
+                    if one_way else f"Check --ndmp-port (the agent's NDMP port, {port} "
+                    f"here) and {WHERE}."), frames=sorted({*finding.frames, *frames}),
                 ts=_dated(finding, frames, times)))
     return out
 

@@ -8,7 +8,7 @@ not a failed job: step 1 `ok`, saying what it was (flowcheck.verify.port_check).
 
 from __future__ import annotations
 
-from flowcheck.durations import span_words
+from flowcheck.durations import later_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import originator_aborted
@@ -54,11 +54,15 @@ def _same_four_tuple(one: Connection, other: Connection) -> bool:
 
 
 def half_open_words(conn: Connection) -> str:
-    """Step 1's detail for a half-open port check (half_open_check)."""
-    answer = span_words(max(0.0, (conn.synack_ts or conn.ts) - conn.ts))
-    reset = span_words(max(0.0, (conn.rst_ts or conn.ts) - (conn.synack_ts or conn.ts)))
+    """Step 1's detail for a half-open port check (half_open_check); its spans by
+    durations.later_words: "reset it less than a microsecond later" where the RST shares
+    the SYN-ACK's microsecond (verdicts56 traceroute-probes-beside-job read "0 ms later")."""
+    answer = later_words(None if conn.synack_ts is None else conn.synack_ts - conn.ts,
+                         "after the SYN")
+    reset = later_words(None if conn.rst_ts is None or conn.synack_ts is None
+                        else conn.rst_ts - conn.synack_ts)
     return (f"a half-open port check (a SYN scan such as nmap -sS), not a job: the port "
-            f"answered (SYN-ACK {answer} after the SYN, {frame_text(conn.synack_frames[0])}) and "
-            f"{conn.orig_h}'s TCP reset it {reset} later (RST, {frame_text(conn.rst_frames[0])}) "
+            f"answered (SYN-ACK {answer}, {frame_text(conn.synack_frames[0])}) and "
+            f"{conn.orig_h}'s TCP reset it {reset} (RST, {frame_text(conn.rst_frames[0])}) "
             "with no connection waiting for it; the SYN was never resent. The SYN-ACK "
             "arrived: the return path works")

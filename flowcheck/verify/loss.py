@@ -53,14 +53,13 @@ from flowcheck.verify.loss_words import (
     who_lost,
 )
 from flowcheck.verify.one_way_loss import (
-    ONE_WAY_FIX,
     named_gaps,
     named_missed,
     one_way,
     one_way_lossy,
     one_way_missed,
 )
-from flowcheck.verify.one_way_point import both_ways_fix
+from flowcheck.verify.one_way_point import ONE_WAY_FIX, both_ways_fix
 from flowcheck.verify.openings import (
     MissedOpening,
     announced_openings,

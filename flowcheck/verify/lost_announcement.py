@@ -27,8 +27,10 @@ halts too): there step 3 stays `unknown` unless a reply names the endpoint.
 
 from __future__ import annotations
 
+from flowcheck.frame_names import frames_words
 from flowcheck.model import Connection, Said, Session, Step, cites_of
 from flowcheck.profiles import StepSpec
+from flowcheck.sessions.named import NAMING_REPLIES
 from flowcheck.verify.context import Context
 from flowcheck.verify.data_flow import job_bytes
 from flowcheck.verify.details import named_words
@@ -46,14 +48,42 @@ def unnamed(session: Session) -> list[str]:
     return [uid for uid in session.port_matched if uid not in session.port_named]
 
 
-def unchecked_words(session: Session, reached: list[str]) -> Said:
+def unchecked_words(ctx: Context, session: Session, reached: list[str]) -> Said:
     """What data that flowed cannot show of an announcement whose address the capture
     lacks (the module's docstring); reached: the connections that carried it, those no
-    DATA_GET_STATE / MOVER_GET_STATE reply names."""
+    DATA_GET_STATE / MOVER_GET_STATE reply names (unnamed_words: how many)."""
     return Said(f"whether it named the address {', '.join(reached)} reached cannot be "
-                "checked (announced_address_mismatch needs the address read; no "
-                "DATA_GET_STATE or MOVER_GET_STATE reply in the capture names that endpoint)",
+                "checked (announced_address_mismatch needs the address read; "
+                f"{unnamed_words(ctx, session, len(reached) > 1)})",
                 ["announced_address_mismatch"])
+
+
+def unnamed_words(ctx: Context, session: Session, many: bool) -> str:
+    """Why no captured DATA_GET_STATE / MOVER_GET_STATE reply names the endpoint(s) (many:
+    several): "no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names that
+    endpoint", or, when the snap length cut such replies before their address (partial,
+    no address read, no error the capture holds), that those were cut, not absent:
+    "the snap length cut the 5 DATA_GET_STATE replies in the capture (frames 19, 466,
+    470, 475, 480) before the endpoint they give, so none can be read to name it"
+    (words64: field check 76 runs 9 and 18, ndmjob `-s 96`, every reply cut to 30 B of
+    TCP payload, read "no ... reply in the capture names that endpoint")."""
+    that = "those endpoints" if many else "that endpoint"
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    cut = [m for m in (stream.messages if stream else ())
+           if m.type == "reply" and m.name in NAMING_REPLIES and m.partial
+           and not m.addresses and not m.error]
+    if not cut:
+        return f"no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names {that}"
+    names = " or ".join(dict.fromkeys(m.name.removeprefix("NDMP_") for m in sorted(
+        cut, key=lambda m: m.name)))
+    whole = [m for m in stream.messages if m.type == "reply" and m.name in NAMING_REPLIES
+             and m not in cut] if stream else []
+    count = f"the {len(cut)} {names} replies" if len(cut) > 1 else f"the {names} reply"
+    return (f"the snap length cut {count} in the capture "
+            f"({frames_words([m.frame for m in cut])}) before the endpoint "
+            f"{'they give' if len(cut) > 1 else 'it gives'}, so "
+            f"{'none' if len(cut) > 1 else 'it'} can be read to name {that}"
+            + (", and no other reply names it" if whole else ""))
 
 
 def say_unchecked(ctx: Context, session: Session, control: Connection,
@@ -89,8 +119,7 @@ def say_unchecked(ctx: Context, session: Session, control: Connection,
             f"{', '.join(reached)} reached cannot be checked: announced_address_mismatch "
             "(an error: a NAT device between the hosts delivers a connection to the "
             f"announced port under another address) needs the announced address, and "
-            f"no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names "
-            f"{'those endpoints' if many else 'that endpoint'}.")
+            f"{unnamed_words(ctx, session, many)}.")
     for finding in targets:
         if note not in finding.message:
             finding.message += note
@@ -133,7 +162,7 @@ def address_unseen_step(ctx: Context, session: Session, spec: StepSpec,
         named = named_words(session)
         reached = [uid for uid in unnamed(session)
                    if is_open(judged(ctx, ctx.by_uid[uid]))]
-        unchecked = unchecked_words(session, reached) if reached else ""
+        unchecked = unchecked_words(ctx, session, reached) if reached else ""
         checked = "; ".join(w for w in (
             f"its address checked: {named}" if named else "", unchecked) if w)
         cites = cites_of(words, carried, unchecked)

@@ -22,6 +22,13 @@ from flowcheck.verify.other_protocol import (
     other_protocol_words,
 )
 
+# Where to capture the job, no host named as the one to go to instead: nothing of a
+# capture without the job's control connection says where it was taken, and it may have
+# been on the media server (words64: "capture on the media server's interface toward
+# the agent" was said whatever the capture point).
+WHERE = ("capture where the job's traffic passes, on the media server's or the agent's "
+         "interface toward the other, while the job starts")
+
 
 def no_control_session(ctx: Context,
                        piece: tuple[int, list[Connection]] | None = None) -> None:
@@ -35,8 +42,7 @@ def no_control_session(ctx: Context,
     A piece's finding is dated by its first connection (ts):
     verify.capture_filter.explain_missing_control reads that piece alone by it."""
     port = ctx.config.ndmp_port
-    fix = (f"Check --ndmp-port (the agent's NDMP port, {port} here) and capture on the media "
-           "server's interface toward the agent while the job starts.")
+    fix = f"Check --ndmp-port (the agent's NDMP port, {port} here) and {WHERE}."
     connections, streams = ctx.connections, ctx.streams
     where, when = "the capture", None
     if piece is not None:

@@ -91,9 +91,3 @@ def one_way_words(conns: list[Connection], missed_words: str, share_words: str,
                "than a retransmission timeout before the connection's last packet, too "
                "soon for a resend to show" if late else "")
             + f". Most affected: {described}")
-
-
-# Before the sniffer's fix when every gap named is a one-way connection's.
-ONE_WAY_FIX = ("Capture both directions (tcpdump without -Q, on the media server itself or "
-               "a SPAN session of both received and sent traffic), so the receivers' ACKs "
-               "tell whether the sniffer or the network lost these bytes; and ")

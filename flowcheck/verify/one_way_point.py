@@ -9,8 +9,11 @@ that mark the captured side's own openings sent by the capture host (cooked_host
 its SYNs leaving at an initial TTL, never arriving) prove the capture host holds that
 address: the capture was taken on that host itself, and the fix names the capture there
 without -Q, the other host, or a SPAN of both directions. Without that proof (Ethernet
-captures, a capture of the arriving side: a router's own arrivals look alike) the fix
-stays as it was.
+captures, a capture of the arriving side: a router's own arrivals look alike) nothing
+places the capture, so the fix names no point as the one to go to instead: tcpdump
+without -Q on either host, or a SPAN of both directions (plain_fix; words64: the lab's
+`tcpdump -Q out` on the media server's veth, captures/lab/one-direction-out, was told
+"on the media server itself", where it had been taken).
 """
 
 from __future__ import annotations
@@ -25,8 +28,23 @@ from flowcheck.verify.ttl import ttl_word
 
 SPAN = ("a SPAN session of both received and sent traffic, on a path both directions "
         "take")
-PLAIN_FIX = ("Capture both directions: on the media server itself, or a SPAN session of both "
-             "received and sent traffic (tcpdump without -Q), on a path both directions take.")
+# capture_loss's fix for one-way gaps when nothing places the capture (both_ways_fix
+# None): where to capture, with no point named as the one to go to instead.
+ONE_WAY_FIX = ("Capture both directions (tcpdump without -Q: -Q in/out keeps one, where this "
+               "capture was taken or on these connections' hosts; or a SPAN session of both "
+               "received and sent traffic), so the receivers' ACKs tell whether the sniffer "
+               "or the network lost these bytes; and ")
+
+
+def plain_fix(role: Callable[[str], str | None], one: str, other: str) -> str:
+    """The fix asking for both directions of one and other when nothing places the
+    capture: "Capture both directions: tcpdump without -Q (-Q in/out keeps one) on the
+    media server 10.77.0.1 or the agent 10.77.0.2, or a SPAN session ...". Neither host
+    is said as the point to go to instead ("on the media server itself" was said to a
+    `-Q out` capture taken there); the media server first. role: as named's."""
+    first, second = sorted((one, other), key=lambda host: role(host) != "media")
+    return ("Capture both directions: tcpdump without -Q (-Q in/out keeps one) on "
+            f"{named(role, first)} or {named(role, second)}, or {SPAN}.")
 
 
 def one_direction_fix(ctx: Context, sender: str, receiver: str) -> str:
@@ -34,10 +52,10 @@ def one_direction_fix(ctx: Context, sender: str, receiver: str) -> str:
     the marks prove the capture taken on receiver itself (sent_as: its own SYNs marked
     sent by the capture host), "This capture was taken on the media server 10.77.0.1
     itself (...): capture there without -Q, ... or on the agent 10.77.0.2, or a SPAN
-    ..."; else PLAIN_FIX."""
+    ..."; else plain_fix's words."""
     proof = sent_as(ctx.host_marks, receiver)
     if proof is None:
-        return PLAIN_FIX
+        return plain_fix(ctx.host_role, receiver, sender)
     peer, ttl = proof
     return (taken_words(named(ctx.host_role, receiver), receiver, peer, ttl)
             + ", so capturing there again as before shows the same one direction: "
@@ -70,7 +88,7 @@ def both_ways_fix(marks: HostMarks, conns: list[Connection],
     their hosts: "This capture was taken on the media server 10.77.0.1 itself (...), so
     capturing there again as before misses the same direction: capture both directions
     there (...), or on the agent 10.77.0.2, or a SPAN ..., so the receivers' ACKs tell
-    ...; and "; None when they do not (verify.one_way_loss.ONE_WAY_FIX stays). role: a
+    ...; and "; None when they do not (ONE_WAY_FIX then). role: a
     host's "media" or "agent" (None: unknown), for its name. A capture on the media
     server with `-Q out`, a control segment of its own lost: "on the media server itself"
     was said to a capture taken there (field70-matrix's clean backup on the media server

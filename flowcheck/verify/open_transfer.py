@@ -85,14 +85,16 @@ class OpenTransfer:
 
     def words(self, halts: bool = True, whose: str = "") -> str:
         """"data was flowing at the capture's end (234080 B over 247 ms from
-        10.77.1.2:6045 to 10.77.0.1:5044, its last data packet frame 299, 0 ms before
+        10.77.1.2:6045 to 10.77.0.1:5044, its last data packet frame 299, 1.2 ms before
         the end), with no ... and no RST: whether the transfer completed, or failed after the
         capture (...), cannot be seen"; "from A to B (connection B -> A)" when the data
         flows against the connection's direction; "the data connection ... was still
         open at the capture's end (...)" when its last data packet came a retransmission
         timeout or more before the end (flowing). halts: name the halts the capture lacks
         too (the caller did not); whose: before "data was flowing" ("its", "the
-        backup's")."""
+        backup's"). A last packet the capture's end shares the timestamp of reads "with
+        no capture time after it", not "0 ms before the end" (words64: lab-trial22's
+        clean-listener-only, cut on the data's last packet)."""
         first = self.conns[0]
         orig, resp = endpoint(first.orig_h, first.orig_p), endpoint(first.resp_h, first.resp_p)
         on = (f"from {resp} to {orig} (connection {orig} -> {resp})" if self.reverse
@@ -104,7 +106,8 @@ class OpenTransfer:
                  + (f", its last data packet {frame_text(self.last_frame)}, " if self.data else
                     f", its last packet {frame_text(self.last_frame)} (the receiver's: the capture "
                     "holds no data packet), ")
-                 + f"{span_words(self.since_last)} before {self._end_words()}")
+                 + (f"{span_words(self.since_last)} before {self._end_words()}"
+                    if self.since_last > 0 else "with no capture time after it"))
         head = (f"{whose} data was flowing at the capture's end ({moved})".lstrip()
                 if self.flowing else
                 f"the data connection {orig} -> {resp} was still open at the capture's end "

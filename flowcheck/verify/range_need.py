@@ -31,10 +31,13 @@ stopped at its second data port, "at least 9"; with 9 all three passed), at leas
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flowcheck.fields_dataclass import fields_dataclass
 from flowcheck.model import Connection, Session
 from flowcheck.plan import callback_source_ports, ports_per_job
 from flowcheck.verify.context import Context, session_uids
+from flowcheck.verify.range_retries import retried, retry_words, shown_resources, superseded
 from flowcheck.verify.range_stop import RangeStop
 from flowcheck.verify.range_stops import held_uses
 
@@ -43,12 +46,19 @@ from flowcheck.verify.range_stops import held_uses
 class StoppedNeed:
     """What a host needed of its range at once, counted at one stop: count (ports);
     stop: the stop it was counted at; held: the range's ports held then; owed: per
-    stopped job (session id, in stop order) the ports it still needed."""
+    stopped job (session id, in stop order) the ports it still needed; jobs: the
+    sessions counted (those holding the ports counted and the stopped ones), a job run
+    again once (range_retries); retries: (a retry's session id, the one it ran again)
+    among the host's stops; unfolded: the count with each retry a job of its own (0:
+    no retry)."""
 
     count: int
     stop: RangeStop
     held: int
     owed: tuple[tuple[str, int], ...]
+    jobs: frozenset[str] = frozenset()
+    retries: tuple[tuple[str, str], ...] = ()
+    unfolded: int = 0
 
 
 def stopped_need(ctx: Context, which: str, host: str,
@@ -56,21 +66,51 @@ def stopped_need(ctx: Context, which: str, host: str,
     """The most ports `host` needed of its `which` range at once at one of its `stops`
     (module docstring); None when none of `stops` is the host's."""
     mine = _first_per_session([stop for stop in stops if stop.host == host])
-    hold = ctx.config.port_hold_seconds
     # Once per stop (each reads every connection's ports: range_stops.port_usage), not
     # once per pair of stops.
     uses = {stop.session: held_uses(ctx, which, host, stop.ts) for stop in mine}
     needed = {stop.session: _still_needed(ctx, which, stop, uses[stop.session])
               for stop in mine}
+    retries = retried(ctx, mine)
+    best = _best(ctx, mine, uses, needed, retries)
+    if best is None or not retries:
+        return best
+    # Were the retries jobs of their own (the capture cannot tell a retry from another
+    # job of the same resources begun then), the count they would make, said beside.
+    alone = _best(ctx, mine, uses, needed, {})
+    return replace(best, retries=tuple(retries.items()),
+                   unfolded=alone.count if alone is not None else best.count)
+
+
+def _best(ctx: Context, mine: list[RangeStop],
+          uses: dict[str, list[tuple[int, Connection]]], needed: dict[str, int],
+          retries: dict[str, str]) -> StoppedNeed | None:
+    """stopped_need's count at the stop where it is most, a job run again counted once
+    (`retries`: range_retries.retried; {} counts every run as a job)."""
+    hold = ctx.config.port_hold_seconds
     best: StoppedNeed | None = None
     for stop in mine:
-        owed = tuple((earlier.session, needed[earlier.session]) for earlier in mine
-                     if earlier.ts <= stop.ts and stop.ts - earlier.ts <= hold)
-        held = max(len(stop.held), len(uses[stop.session]))
+        counted = [earlier.session for earlier in mine
+                   if earlier.ts <= stop.ts and stop.ts - earlier.ts <= hold]
+        # A job run again is counted once, as its latest run: what its earlier runs
+        # still needed, and the ports they held, are that run's job's (range_retries).
+        gone = superseded(retries, counted)
+        owed = tuple((session, needed[session]) for session in counted
+                     if session not in gone)
+        ports = [uid for _, uid, _ in stop.held if _session_of(ctx, uid) not in gone]
+        own = [conn for _, conn in uses[stop.session] if conn.session not in gone]
+        held = max(len(ports), len(own))
         count = held + sum(n for _, n in owed)
         if best is None or count > best.count:
-            best = StoppedNeed(count, stop, held, owed)
+            jobs = {_session_of(ctx, uid) for uid in ports} | {s for s, _ in owed}
+            best = StoppedNeed(count, stop, held, owed, frozenset(jobs - {None}))
     return best
+
+
+def _session_of(ctx: Context, uid: str) -> str | None:
+    """The session a connection (by uid) is counted to, None for none."""
+    conn = ctx.by_uid.get(uid)
+    return conn.session if conn is not None else None
 
 
 def need_words(ctx: Context, which: str, host: str, need: StoppedNeed) -> str:
@@ -106,19 +146,19 @@ def need_words(ctx: Context, which: str, host: str, need: StoppedNeed) -> str:
     return (f"{host} needed {need.count} ports of the range at once (as {stop.what} came, "
             f"session {stop.session}: {held} in use or held {hold:g} s "
             f"after use, and what {stopped}, {each}: a job binds {why} there, less the "
-            f"ports of its own already held; {counted})")
+            f"ports of its own already held; {counted}"
+            f"{retry_words(dict(need.retries), need.unfolded, ctx)})")
 
 
-def jobs_counted(ctx: Context, need: StoppedNeed) -> int:
+def jobs_counted(need: StoppedNeed) -> int:
     """How many jobs `need`'s count came from: the sessions of the range's ports held at
-    its stop and those of the jobs that stopped on the range (need.owed). More than one:
-    jobs started within port_hold_seconds of each other shared the range, and starting
-    fewer of them so is a fix as well (range_too_small's: captures/newuser66, four
-    1-resource jobs 0.5 s apart in agent range 6001-6004)."""
-    by_uid = ctx.by_uid
-    held = {by_uid[uid].session for _, uid, _ in need.stop.held
-            if uid in by_uid and by_uid[uid].session}
-    return len(held | {session for session, _ in need.owed})
+    its stop and those of the jobs that stopped on the range (need.jobs), a job run again
+    once (range_retries: ephemeral-small-retry's second job, begun after the first
+    stopped, read "start fewer jobs within 60 s of each other"). More than one: jobs
+    started within port_hold_seconds of each other shared the range, and starting fewer
+    of them so is a fix as well (range_too_small's: captures/newuser66, four 1-resource
+    jobs 0.5 s apart in agent range 6001-6004)."""
+    return len(need.jobs)
 
 
 def _still_needed(ctx: Context, which: str, stop: RangeStop,
@@ -130,7 +170,7 @@ def _still_needed(ctx: Context, which: str, stop: RangeStop,
     unanswered listen request asked for (step 3), or the fewest of another job of its
     two hosts when more (`_fewest_alike`), at least 1."""
     session = next((s for s in ctx.sessions if s.id == stop.session), None)
-    shown = (len(session.announced) if session is not None else 0) + (stop.step == 3)
+    shown = (shown_resources(session) if session is not None else 0) + (stop.step == 3)
     if session is not None and not ctx.config.resources:
         shown = max(shown, _fewest_alike(ctx, session))
     job = ports_per_job(which, ctx.config.resources or max(1, shown), ctx.profile)
@@ -147,7 +187,7 @@ def _fewest_alike(ctx: Context, session: Session) -> int:
     it reached (none at its callback); the same two hosts' jobs that ran show what such
     a job backs up, the fewest of them the least that counts."""
     stopped = {stop.session for stop in ctx.range_stops}
-    counts = [len(other.announced) for other in ctx.sessions
+    counts = [shown_resources(other) for other in ctx.sessions
               if other.id != session.id and other.id not in stopped and other.announced
               and other.media_server == session.media_server
               and other.remote_agent == session.remote_agent]

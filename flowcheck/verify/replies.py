@@ -129,17 +129,22 @@ def _closed_job(ctx: Context, session: Session, message: NdmpMessage,
 
 
 def _capture_from_start(ctx: Context, session: Session) -> str:
-    """Where to capture the job again: "Capture both directions (on the media server
-    itself, or a SPAN of both rx and tx)"; when the Linux cooked marks prove the capture
-    taken on one of the session's two hosts (one_way_point.taken_on), that host again or
-    the other: "This capture was taken on the agent 10.77.0.2 itself (...): capture
-    there again, both directions (tcpdump without -Q), or on the media server
-    10.77.0.1" (it said "on the media server itself" whatever the capture point)."""
+    """Where to capture the job again: "Capture both directions (tcpdump without -Q on
+    the media server 10.77.0.1 or the agent 10.77.0.2, or a SPAN of both rx and tx)",
+    no point named as the one to go to instead (words64: "on the media server itself"
+    was said to a capture nothing places, the agent's packets alone on Ethernet, as
+    `tcpdump -Q out` on the agent's interface writes them); when the Linux cooked marks
+    prove the capture taken on one of the session's two hosts (one_way_point.taken_on),
+    that host again or the other: "This capture was taken on the agent 10.77.0.2 itself
+    (...): capture there again, both directions (tcpdump without -Q), or on the media
+    server 10.77.0.1" (it said "on the media server itself" whatever the capture
+    point)."""
     hosts = (session.media_server, session.remote_agent)
     found = taken_on(ctx.host_marks, hosts)
     if found is None:
-        return "Capture both directions (on the media server itself, or a SPAN of both rx " \
-            "and tx)"
+        return (f"Capture both directions (tcpdump without -Q on "
+                f"{named(ctx.host_role, hosts[0])} or {named(ctx.host_role, hosts[1])}, or a "
+                "SPAN of both rx and tx)")
     host, peer, ttl = found
     other = next(h for h in hosts if h != host)
     return (taken_words(named(ctx.host_role, host), host, peer, ttl) + ": capture there "

@@ -15,7 +15,7 @@ out: handshake_incomplete).
 
 from __future__ import annotations
 
-from flowcheck.durations import span_words
+from flowcheck.durations import later_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Said, Session, cites_of, connection_ends
 from flowcheck.sessions.capture_start import gap_before
@@ -69,25 +69,33 @@ def given_up_where(ctx: Context, conn: Connection) -> Said | str:
 def given_up_words(ctx: Context, conn: Connection) -> Said:
     """Step 1's detail for a connection given_up_before (citing what given_up_where's
     words cite: review63c, a ring's hole read "(capture_ring_gap)" with no cites)."""
-    reset = span_words(max(0.0, (conn.rst_ts or conn.ts) - (conn.synack_ts or conn.ts)))
+    reset = later_words(_reset_after(conn))
     where = given_up_where(ctx, conn)
     return Said(f"not a job in the capture: a late SYN-ACK resend "
                 f"({frame_text(conn.synack_frames[0])}) "
                 f"of a connect given up {where}, reset by {conn.orig_h} {reset} "
-                f"later (RST, {frame_text(conn.rst_frames[0])}); the SYN-ACK arrived, so the "
+                f"(RST, {frame_text(conn.rst_frames[0])}); the SYN-ACK arrived, so the "
                 "return path works", cites_of(where))
+
+
+def _reset_after(conn: Connection) -> float | None:
+    """Seconds from conn's first SYN-ACK to its first RST (None: either time unknown;
+    negative: the clock set back between them), for durations.later_words."""
+    if conn.rst_ts is None or conn.synack_ts is None:
+        return None
+    return conn.rst_ts - conn.synack_ts
 
 
 def report_given_up(ctx: Context, session: Session, conn: Connection) -> None:
     """capture_started_mid_session (info) for a control connection given_up_before."""
-    reset = span_words(max(0.0, (conn.rst_ts or conn.ts) - (conn.synack_ts or conn.ts)))
+    reset = later_words(_reset_after(conn), "after it")
     where = given_up_where(ctx, conn)
     ctx.add("capture_started_mid_session",
             f"The capture started after session {session.id}'s control connection "
             f"{connection_ends(conn)} "
             f"had been given up: it holds only a late resend of the SYN-ACK from "
             f"{conn.resp_h} ({frame_text(conn.synack_frames[0])}), whose SYN came {where}, and "
-            f"{conn.orig_h}'s RST {reset} after it ({frame_text(conn.rst_frames[0])}) instead of "
+            f"{conn.orig_h}'s RST {reset} ({frame_text(conn.rst_frames[0])}) instead of "
             f"the ACK. A TCP answers a SYN-ACK so when no connection waits for it (RFC 9293 "
             f"3.10.7.1): {conn.orig_h}'s connect had timed out or been abandoned {where}. "
             "No job ran on this connection in the capture, so nothing of it is judged; the "
