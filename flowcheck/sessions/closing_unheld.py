@@ -27,7 +27,8 @@ the session's closing, which verify.closing_candidates names, status unknown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, bisect_right
+from collections.abc import Container, Iterable, Mapping
 from math import inf
 
 from flowcheck.config import Config
@@ -53,7 +54,7 @@ def control_close_unheld(control: Connection) -> bool:
 
 
 def unheld_close_fits(conn: Connection, session: Session, control: Connection,
-                      stream: NdmpStream | None, announced: Iterable[tuple[str, int]],
+                      stream: NdmpStream | None, announced: Container[tuple[str, int]],
                       config: Config) -> bool:
     """Could `conn` be the callback of `session`, whose control connection `control`'s
     close the capture does not hold (control_close_unheld)? Held only closing
@@ -63,19 +64,18 @@ def unheld_close_fits(conn: Connection, session: Session, control: Connection,
     range, neither end in `announced` (endpoints (ip, port) a control connection
     announced: a data connection's), its first packet within CLOSING_SECONDS of the
     control connection's last captured packet (seconds), and no NDMP message but
-    CONNECT_CLOSE on the control stream (`stream`) after that first packet (only_closing.
-    job_spoke to the end of the capture), nor
-    data the stream did not read after it (only_closing._unread_after: TLS, a snap
-    length cut): a connection closed while the job still spoke is its data connection's
-    closing."""
+    CONNECT_CLOSE on the control stream (`stream`) after that first packet
+    (only_closing.job_spoke, to the end of the capture), nor data the stream did not
+    read after it (only_closing._unread_after: TLS, a snap length cut): a connection
+    closed while the job still spoke is its data connection closing."""
     if {conn.orig_h, conn.resp_h} != {session.remote_agent, session.media_server} \
             or conn.role == "control" or config.ndmp_port in (conn.orig_p, conn.resp_p):
         return False
     media_port = conn.orig_p if conn.orig_h == session.media_server else conn.resp_p
-    ends = {(conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p)}
+    ends = ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p))
     if not config.in_media_range(media_port) or not close_only(conn) \
             or abs(conn.ts - control.last_ts) > CLOSING_SECONDS \
-            or ends & set(announced):
+            or any(end in announced for end in ends):
         return False
     return not job_spoke(stream, conn.ts, inf) \
         and not _unread_after(stream, control, conn.first_frame)
@@ -109,12 +109,18 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
         return
     announced = {(a.ip, a.port) for s in sessions for a in s.announced}
     pairs = {frozenset((s.remote_agent, s.media_server)) for s in unheld}
-    shaped: dict[frozenset[str], dict[str, Connection]] = {}
+    # Connections held only closing by host pair, in time order: each session looks only
+    # at those within CLOSING_SECONDS of its control connection's last packet
+    # (bisection: no sessions x connections).
+    by_uid: dict[frozenset[str], dict[str, Connection]] = {}
     for conns in endpoints.by_endpoint.values():
         for conn in conns:
             pair = frozenset((conn.orig_h, conn.resp_h))
             if pair in pairs and conn.uid not in endpoints.claimed and close_only(conn):
-                shaped.setdefault(pair, {})[conn.uid] = conn
+                by_uid.setdefault(pair, {})[conn.uid] = conn
+    shaped = {pair: sorted(conns.values(), key=lambda c: (c.ts, c.first_frame))
+              for pair, conns in by_uid.items()}
+    times = {pair: [c.ts for c in conns] for pair, conns in shaped.items()}
     # Captured closes of the pair's other sessions left without a callback.
     held: dict[frozenset[str], list[float]] = {}
     for s in sessions:
@@ -129,15 +135,22 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
         pair = frozenset((s.remote_agent, s.media_server))
         control = control_of[s.id]
         stream = streams.get(s.control_uid)
-        fits = [c for c in shaped.get(pair, {}).values()
+        at = times.get(pair, [])
+        near = shaped.get(pair, [])[bisect_left(at, control.last_ts - CLOSING_SECONDS):
+                                    bisect_right(at, control.last_ts + CLOSING_SECONDS)]
+        fits = [c for c in near
                 if unheld_close_fits(c, s, control, stream, announced, config)]
         found[s.id] = fits
         for conn in fits:
             fitting[conn.uid] = fitting.get(conn.uid, 0) + 1
+    for closes in held.values():
+        closes.sort()
     for s in unheld:
-        pair = frozenset((s.remote_agent, s.media_server))
+        closes = held.get(frozenset((s.remote_agent, s.media_server)), [])
         own = [c for c in found[s.id] if fitting[c.uid] == 1
-               and not any(closes_with(c, closed) for closed in held.get(pair, ()))]
+               and not any(closes_with(c, closed) for closed in
+                           closes[bisect_left(closes, c.ts - CLOSING_SECONDS):
+                                  bisect_right(closes, c.ts + CLOSING_SECONDS)])]
         if len(found[s.id]) == 1 and own and own[0].orig_h == s.remote_agent:
             s.callback_uid = own[0].uid
             s.callback_closing = True
