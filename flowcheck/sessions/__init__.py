@@ -65,6 +65,7 @@ from flowcheck.sessions.classify import (
     unseen_syn_refused,
 )
 from flowcheck.sessions.clock_apart import LagProof, lag_proofs
+from flowcheck.sessions.closing_unheld import name_callbacks_control_close_unheld
 from flowcheck.sessions.data_ends import note_callback_hosts
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import kept_packets
@@ -159,6 +160,9 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
     # among the job's last messages (sessions.only_closing), before the sweep by order.
     closing_pairs = name_closing_callbacks(sessions, control_of, stream_by_uid, endpoints,
                                            config, profile)
+    # ... and one beside a control connection whose close the capture does not hold.
+    name_callbacks_control_close_unheld(sessions, control_of, stream_by_uid, endpoints,
+                                        config, profile)
     if profile.callback == "connection":
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config, order,
                          {s.id: vendor_anchor(stream_by_uid.get(s.control_uid),

@@ -20,6 +20,7 @@ from flowcheck.model import (
 )
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
+from flowcheck.sessions.closing_unheld import control_close_unheld
 from flowcheck.verify.answer_seen import (
     answer_seen,
     callback_due,
@@ -43,7 +44,12 @@ from flowcheck.verify.callback_unreached import (
     unsent_words,
 )
 from flowcheck.verify.capture_time import after, opened_at, time_enough
-from flowcheck.verify.closing_candidates import candidates_step, closing_candidates
+from flowcheck.verify.closing_candidates import (
+    UNHELD_BESIDE,
+    candidates_step,
+    closing_candidates,
+    unheld_close_words,
+)
 from flowcheck.verify.connect_said import ndmp_port_only
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.details import (
@@ -95,7 +101,8 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
         if closing:
             return candidates_step(spec, session, closing, "; or the callback came before the "
                                    "capture, which started after the control connection "
-                                   "had opened")
+                                   "had opened", *([UNHELD_BESIDE]
+                                                   if control_close_unheld(control) else []))
         return make_step(spec, "unknown",
                          detail="unknown: no callback in the capture, which started after the "
                             "control connection had opened: it may have come before")
@@ -241,10 +248,13 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
     # Seen only closing (sessions.only_closing.name_closing_callbacks): named by its
     # direction, ports and close (no job message between it and the control connection's
     # close), which a data connection's may share (newuser65 late-killed.pcap).
-    closing = (f"seen only closing (its FIN, {frame_text(conn.fin_frames[0])}, beside the "
-               "control connection's close, no job message between): taken for the "
-               "callback by its direction, ports and that close alone"
-               if session.callback_closing and conn.fin_frames else "")
+    # Beside a control connection whose close the capture does not hold
+    # (sessions.closing_unheld): by its host pair, ports and close (closing_candidates).
+    closing = "" if not (session.callback_closing and conn.fin_frames) else \
+        unheld_close_words(conn, control) if control_close_unheld(control) else (
+            f"seen only closing (its FIN, {frame_text(conn.fin_frames[0])}, beside the "
+            "control connection's close, no job message between): taken for the "
+            "callback by its direction, ports and that close alone")
     return make_step(spec, "ok", [conn.uid], opening_frames(conn),
                      "; ".join(w for w in (closing, connection_detail(ctx, conn, session,
                                                                       ports), note)
