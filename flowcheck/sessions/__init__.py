@@ -42,6 +42,7 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.before_job import ended_before_job, ended_words
 from flowcheck.sessions.by_ports import attach_by_ports
 from flowcheck.sessions.callback_elsewhere import attach_callbacks_elsewhere, vendor_anchor
+from flowcheck.sessions.callback_from_ack import attach_callbacks_seen_from_ack
 from flowcheck.sessions.callback_sweep import CALLBACK_SLACK_SECONDS, attach_callbacks
 from flowcheck.sessions.callback_ties import untie_by_callbacks
 from flowcheck.sessions.capture_start import attach_started_before_capture
@@ -164,6 +165,8 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
                          {s.id: vendor_anchor(stream_by_uid.get(s.control_uid),
                                               control_of[s.id]) for s in sessions},
                          closing_pairs)
+        attach_callbacks_seen_from_ack(sessions, control_of, stream_by_uid, ordered,
+                                       endpoints, config, profile)
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,
                     kept_packets(connections), clock_lags=clock_lags, order=order)
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
