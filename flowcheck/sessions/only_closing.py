@@ -17,6 +17,7 @@ from flowcheck.model import Connection, NdmpStream, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.pools import Endpoints, claim
+from flowcheck.sessions.reset_answered import logs_after_close
 
 # A connection whose first FIN comes within this long of its first captured packet, with
 # nothing but bare ACKs before it, is seen only closing (close_only): a job's engine
@@ -209,15 +210,20 @@ def _nearest(conn: Connection, session_ids: list[str], closing: Mapping[str, flo
 
 def _spoken(stream: NdmpStream | None) -> list[float]:
     """The times (seconds, sorted) of the control stream's NDMP messages other than
-    CONNECT_CLOSE, and of each side's last payload packet before the first FIN
-    (NdmpStream.payload_before_fin) when it holds no message read and that side's records
-    were not all read (none read, TLS: tls_from, or unread_last): a record not read may
-    be any message (review63a: lab/tls-clean.pcap from frame 706 without the callback's
-    frames named its data connection the callback, "no job message between", with the
-    agent's TLS records between). [] without a stream (nothing says the job spoke)."""
+    CONNECT_CLOSE and a log message its receiver answered with a bare RST (after its
+    close: reset_answered.logs_after_close), and of each side's last payload packet
+    before the first FIN (NdmpStream.payload_before_fin) when it holds no message read
+    and that side's records were not all read (none read, TLS: tls_from, or
+    unread_last): a record not read may be any message (review63a: lab/tls-clean.pcap
+    from frame 706 without the callback's frames named its data connection the
+    callback, "no job message between", with the agent's TLS records between).
+    [] without a stream (nothing says the job spoke)."""
     if stream is None:
         return []
-    spoken = [m.ts for m in stream.messages if m.name != "NDMP_CONNECT_CLOSE"]
+    # A log message answered by a bare RST came after its receiver's close (cutcb64b).
+    late = logs_after_close(stream)
+    spoken = [m.ts for m in stream.messages
+              if m.name != "NDMP_CONNECT_CLOSE" and m.frame not in late]
     for side, packet in stream.payload_before_fin.items():
         read = {m.frame for m in stream.messages if m.direction == side}
         if packet.frame not in read and (not read or side in stream.tls_from
