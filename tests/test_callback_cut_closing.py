@@ -15,6 +15,16 @@ FROM-1000000`: the frames from FROM on, unchanged; the uncut capture is the trut
   10.77.1.2:6001 <-> 10.77.0.1:5002 (the data connection) or C2 10.77.1.2:6013 <->
   10.77.0.1:5001 (the callback) as maybe the callback, and steps 4-5 counted both as
   data connections without a word of it (verify.candidate_data).
+- lab-trial28-ndp/routed-ptb-blackhole-agent.pcap from frame 68 (and
+  lab-trial17/mtu-blackhole-media from 40): the data connection 6001 <-> 5002 first seen
+  at the agent's ACK just after the control connection's close, the callback 6005 ->
+  5001 first seen at the media server's FIN. The callbacks' sweep named the data
+  connection the callback, step 2 `ok` (only_closing.name_closing_callbacks' unsure
+  connections, sessions.late_closes).
+- A data connection first seen beside the control connection's close, no FIN of it
+  captured, read capture_ended_early ("The capture ended 4.39 ms after the data
+  connection C2's first captured packet") once the callback beside it was no longer a
+  data connection: the capture holds the job's end (candidate_data.closing_beside).
 """
 
 from __future__ import annotations
@@ -66,3 +76,40 @@ def test_steps_4_and_5_say_step_2s_candidates_may_be_the_callback(tmp_path: Path
             f"; {data} and {callback} are counted here among the data connections, and one "
             "of them may be the callback instead (step 2: the capture cannot tell which)"), \
             steps[number].detail
+
+
+def test_a_data_connection_beside_a_callback_closing_is_not_named_the_callback(
+        tmp_path: Path) -> None:
+    for folder, name, first, callback_ports in (
+            ("lab-trial28-ndp", "routed-ptb-blackhole-agent.pcap", 68, (6005, 5001)),
+            ("lab-trial17", "mtu-blackhole-media.pcap.gz", 40, (6021, 5001))):
+        analysis = _cut(tmp_path, folder, name, first)
+        [session] = analysis.sessions
+        ports = _ports(analysis)
+        data, callback = ports[frozenset((6001, 5002))], ports[frozenset(callback_ports)]
+        steps = {s.step: s for s in session.steps}
+        assert session.callback_uid is None, (name, steps[2].detail)
+        assert data in session.data_connections, (name, steps[4].detail)
+        assert steps[2].status == "unknown"
+        assert f"{data} " in steps[2].detail and f"{callback} " in steps[2].detail, \
+            (name, steps[2].detail)
+        assert "may be the callback instead" in steps[5].detail, (name, steps[5].detail)
+        assert not [f for f in analysis.findings if f.code == "capture_ended_early"], name
+
+
+def test_a_lone_callback_closing_unanswered_is_still_named(tmp_path: Path) -> None:
+    """The one connection that may be a job's callback, its FIN not answered in a
+    capture of the agent's packets, nothing else beside it, stays the callback (its
+    sweep's reading: field60-matrix's second restore from frame 27)."""
+    analysis = _cut(tmp_path, "field60-matrix",
+                    "two-ipv6-restores-data-synacks-dropped-by-agent-captured-in-on-media"
+                    ".pcap.gz", 27)
+    ports = _ports(analysis)
+    callback = ports[frozenset((6084, 5001))]
+    assert callback in {s.callback_uid for s in analysis.sessions}
+
+
+def test_no_capture_ended_early_for_a_data_connection_seen_at_the_close(
+        tmp_path: Path) -> None:
+    analysis = _cut(tmp_path, "lab-trial17", "mtu-blackhole-media.pcap.gz", 41)
+    assert not [f for f in analysis.findings if f.code == "capture_ended_early"]

@@ -158,20 +158,21 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
     share_announced(sessions, control_of, by_uid, order)
     # A callback held only closing beside its control connection's close, by its time
     # among the job's last messages (sessions.only_closing), before the sweep by order.
-    closing_pairs = name_closing_callbacks(sessions, control_of, stream_by_uid, endpoints,
-                                           config, profile)
+    closing_pairs, unsure = name_closing_callbacks(sessions, control_of, stream_by_uid,
+                                                   endpoints, config, profile)
     if profile.callback == "connection":
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config, order,
                          {s.id: vendor_anchor(stream_by_uid.get(s.control_uid),
                                               control_of[s.id]) for s in sessions},
-                         closing_pairs)
+                         closing_pairs, unsure)
         attach_callbacks_seen_from_ack(sessions, control_of, stream_by_uid, ordered,
-                                       endpoints, config, profile)
+                                       endpoints, config, profile, unsure)
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,
                     kept_packets(connections), clock_lags=clock_lags, order=order)
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                   profile, ring_gaps)
-    attach_late_closes(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
+    attach_late_closes(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,
+                       unsure)
     if profile.callback == "connection":
         attach_callbacks_elsewhere(sessions, control_of, stream_by_uid, ordered, by_uid,
                                    endpoints, config, order, clock_lags=clock_lags)

@@ -16,7 +16,7 @@ step 2 says how it was taken) when only one connection and one session fit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from flowcheck.config import Config
 from flowcheck.model import Announcement, Connection, NdmpStream, Session
@@ -31,8 +31,8 @@ _UNSPECIFIED = ("0.0.0.0", "::")
 
 def attach_callbacks_seen_from_ack(sessions: list[Session], control_of: Mapping[str, Connection],
                                    streams: Mapping[str, NdmpStream], ordered: list[Connection],
-                                   endpoints: Endpoints, config: Config, profile: Profile
-                                   ) -> None:
+                                   endpoints: Endpoints, config: Config, profile: Profile,
+                                   unsure: Collection[str] = ()) -> None:
     """Name a session's callback that the capture holds from the agent's bare ACK on,
     before the control stream's first captured message (its opening cut off).
 
@@ -48,9 +48,11 @@ def attach_callbacks_seen_from_ack(sessions: list[Session], control_of: Mapping[
     before the next announcement; the callback carries nothing and lives until the job
     ends (flow-model.md). Nothing is taken when two connections fit, or when another
     session between the same two hosts waits for its callback too (whose it is the
-    capture cannot tell). A named one is claimed as the callback and sets
-    Session.callback_from_ack (step 2 says it was taken by its direction, ports and
-    silence, its opening not in the capture)."""
+    capture cannot tell), nor is one of `unsure` (uids that
+    only_closing.name_closing_callbacks found may be a callback closing and named
+    none's). A named one is claimed as the callback and sets Session.callback_from_ack
+    (step 2 says it was taken by its direction, ports and silence, its opening not in
+    the capture)."""
     if profile.callback != "connection":
         return
     waiting: dict[tuple[str, str], list[Session]] = {}
@@ -63,7 +65,8 @@ def attach_callbacks_seen_from_ack(sessions: list[Session], control_of: Mapping[
     found: dict[tuple[str, str], list[Connection]] = {}
     for conn in ordered:
         pair = (conn.orig_h, conn.resp_h)
-        if pair in waiting and conn.uid not in endpoints.claimed and _silent_unopened(conn, config):
+        if pair in waiting and conn.uid not in endpoints.claimed and conn.uid not in unsure \
+                and _silent_unopened(conn, config):
             found.setdefault(pair, []).append(conn)
     for pair, conns in found.items():
         if len(waiting[pair]) != 1:

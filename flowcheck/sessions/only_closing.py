@@ -63,13 +63,23 @@ def close_ts(control: Connection) -> float | None:
 
 def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Connection],
                            streams: Mapping[str, NdmpStream], endpoints: Endpoints,
-                           config: Config, profile: Profile) -> set[tuple[str, str]]:
+                           config: Config, profile: Profile
+                           ) -> tuple[set[tuple[str, str]], set[str]]:
     """Name each session's callback held only closing (close_only) beside its control
     connection's close, when the capture lets it tell; returns the (agent, media server)
     host pairs whose every session's control connection opened before the capture and
     shows its close: close-only connections between them are no callback but by this
     rule (sessions.callback_sweep leaves them out: the first captured packet of a
-    connection open before the capture says nothing of which job opened it).
+    connection open before the capture says nothing of which job opened it), and the
+    uids of the connections that may have been a session's callback by that rule
+    (_rival, as below) but were named none's, beside another connection that may be it
+    too (another such, or one first seen at the media server's packet: _seen_from_media):
+    which was the callback the capture cannot tell, so neither the sweep nor
+    sessions.callback_from_ack names them either (cutcb64b:
+    lab-trial28-ndp/routed-ptb-blackhole-agent from frame 68, the data connection
+    10.77.1.2:6001 <-> 10.77.0.1:5002 first seen at the agent's ACK after the control
+    connection's close, the callback first seen at the media server's FIN, was named
+    the callback by the sweep, step 2 `ok`; lab-trial17/mtu-blackhole-media from 40).
 
     A connection may be the callback of a session whose control connection opened before
     the capture (its outcome midstream) and was seen closing (close_ts) when the profile's
@@ -109,7 +119,7 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
         if closed is not None:
             closing[session.id] = closed
     if profile.callback != "connection" or not closing:
-        return set()
+        return set(), set()
     announced = {(a.ip, a.port) for session in sessions for a in session.announced}
     # Connections of a callback's shape (no opening or payload captured, to the media
     # range), by (first sender, other end), in time order: each session looks only at
@@ -175,8 +185,14 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
         session.callback_uid = conn.uid
         session.callback_closing = True
         claim(endpoints, conn, session, "callback")
-    return {pair for pair, members in by_pair.items()
-            if all(s.id in closing for s in members)}
+    # Unnamed, each may yet be the callback of a session with another connection that
+    # may be it too (two found, or one first seen at the media server's packet): which,
+    # the capture cannot tell. A lone one is left to the sweep, as before.
+    chosen = {conn.uid for conn in named.values()}
+    return ({pair for pair, members in by_pair.items()
+             if all(s.id in closing for s in members)},
+            {uid for uid, ids in fitting.items() if uid not in chosen and any(
+                len(candidates[i]) > 1 or i not in homeless for i in ids)})
 
 
 def _seen_from_media(session: Session, closed: float,

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flowcheck.model import Session
+from flowcheck.model import Connection, Session
+from flowcheck.sessions.classify import connection_outcome
+from flowcheck.sessions.only_closing import CLOSING_SECONDS, close_ts
 from flowcheck.verify.closing_candidates import closing_candidates
 from flowcheck.verify.context import Context
 
@@ -43,3 +45,21 @@ def note_callback_candidates(ctx: Context, session: Session) -> None:
         if spec.kind in _DATA_KINDS and index < len(session.steps):
             step = session.steps[index]
             session.steps[index] = replace(step, detail=step.detail + note)
+
+
+def closing_beside(control: Connection, conns: list[Connection]) -> bool:
+    """Did the control connection, open before the capture (outcome midstream), show its
+    close (its first FIN or RST: only_closing.close_ts) before the first captured packet
+    of each of `conns` (data connections with no opening captured) or within
+    only_closing.CLOSING_SECONDS after it? The capture then holds the job's end, and a
+    data connection first seen beside it, no FIN of it captured, is the job closing, not
+    a transfer the capture ended too soon to see (verify.evidence's capture_ended_early
+    is not due: lab-trial17/mtu-blackhole-media from frame 41 and
+    lab-trial28-ndp/routed-ptb-blackhole-agent from 68, the data connection first seen at
+    the agent's ACK of the media server's FIN, read "The capture ended 4.39 ms after the
+    data connection C2's first captured packet" once the callback beside it was no
+    longer counted among the data connections)."""
+    closed = close_ts(control)
+    return (closed is not None and connection_outcome(control) == "midstream"
+            and all(connection_outcome(c) == "midstream"
+                    and c.ts >= closed - CLOSING_SECONDS for c in conns))
