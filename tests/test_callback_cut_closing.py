@@ -25,6 +25,11 @@ FROM-1000000`: the frames from FROM on, unchanged; the uncut capture is the trut
   captured, read capture_ended_early ("The capture ended 4.39 ms after the data
   connection C2's first captured packet") once the callback beside it was no longer a
   data connection: the capture holds the job's end (candidate_data.closing_beside).
+- field51-matrix/clean-restore-routed-captured-in-on-media.pcap.gz from frame 294 and
+  field47-tls-matrix/restore-tls-one-direction-in.pcap from 285 (the agent's packets
+  only): the callback's FIN, then the agent's ACK of the media server's FIN, which the
+  capture lacks, was no close "acknowledged", so the callback was matched by ports as a
+  data connection (only_closing.close_only).
 """
 
 from __future__ import annotations
@@ -113,3 +118,16 @@ def test_no_capture_ended_early_for_a_data_connection_seen_at_the_close(
         tmp_path: Path) -> None:
     analysis = _cut(tmp_path, "lab-trial17", "mtu-blackhole-media.pcap.gz", 41)
     assert not [f for f in analysis.findings if f.code == "capture_ended_early"]
+
+
+def test_a_callback_closed_both_ways_in_one_direction_is_the_callback(
+        tmp_path: Path) -> None:
+    for folder, name, first, callback_ports in (
+            ("field51-matrix", "clean-restore-routed-captured-in-on-media.pcap.gz", 294,
+             (6041, 5001)),
+            ("field47-tls-matrix", "restore-tls-one-direction-in.pcap", 285, (6077, 5001))):
+        analysis = _cut(tmp_path, folder, name, first)
+        [session] = analysis.sessions
+        callback = _ports(analysis)[frozenset(callback_ports)]
+        assert session.callback_uid == callback, name
+        assert callback not in session.data_connections, name
