@@ -131,3 +131,14 @@ def test_a_callback_closed_both_ways_in_one_direction_is_the_callback(
         callback = _ports(analysis)[frozenset(callback_ports)]
         assert session.callback_uid == callback, name
         assert callback not in session.data_connections, name
+
+
+def test_a_data_connection_whose_peer_fin_was_lost_stays_data(tmp_path: Path) -> None:
+    """Both directions captured, with loss: the data connection first seen at the media
+    server's ACK of its last data, then the agent's FIN and its ACK of the media server's
+    FIN the sniffer lost, is no close of one direction (field38-matrix's
+    agent-killed-loss-before-start from frame 764: it stays the job's data connection)."""
+    analysis = _cut(tmp_path, "field38-matrix", "agent-killed-loss-before-start.pcap.gz", 764)
+    [session] = analysis.sessions
+    data = _ports(analysis)[frozenset((5002, 6001))]
+    assert data in session.data_connections

@@ -32,11 +32,14 @@ def close_only(conn: Connection) -> bool:
     the capture), a FIN acknowledged (Connection.orig_fin_acked, resp_fin_acked: a close
     that went through; FINs resent unanswered are a stall, trial37b
     state-flushed-capture-started-late-media's data_stalled), or answered by the peer's
-    own FIN, which the capture lacks but the FIN's sender acknowledged
-    (Connection.orig_fin_unseen, resp_fin_unseen: a capture of one direction, the
-    agent's packets only: cutcb64b, field51-matrix/clean-restore-routed-captured-in-on-media
-    from frame 294 read the callback 10.77.1.2:6041 -> 10.77.0.1:5001, its FIN and its
-    ACK of the media server's, as a data connection)? Such a connection was open
+    own FIN, which the capture lacks but the FIN's sender acknowledged, in a capture of
+    one direction (Connection.orig_fin_unseen, resp_fin_unseen, the peer's packets none;
+    not a capture with loss of both: field38-matrix/agent-killed-loss-before-start from
+    frame 764, the data connection first seen at the media server's ACK of its last
+    data, stays a data connection; the agent's packets only: cutcb64b,
+    field51-matrix/clean-restore-routed-captured-in-on-media from frame 294 read the
+    callback 10.77.1.2:6041 -> 10.77.0.1:5001, its FIN and its ACK of the media
+    server's, as a data connection)? Such a connection was open
     before the capture and ends as it begins: it shows its job closing, not a resource
     running (leftover62: a Backup Exec agent closes its callback just before the control
     connection, so a capture starting at the callback's FIN, or at the media server's
@@ -44,7 +47,8 @@ def close_only(conn: Connection) -> bool:
     if conn.syn_seen or conn.synack_seen or conn.orig_bytes or conn.resp_bytes \
             or conn.rst_frames or not conn.fin_frames \
             or not (conn.orig_fin_acked or conn.resp_fin_acked
-                    or conn.orig_fin_unseen or conn.resp_fin_unseen):
+                    or (conn.orig_fin_unseen and not conn.orig_pkts)
+                    or (conn.resp_fin_unseen and not conn.resp_pkts)):
         return False
     return conn.fin_frames[0] == conn.first_frame or (
         conn.fin_ts is not None and conn.fin_ts - conn.ts <= CLOSING_SECONDS)
