@@ -31,6 +31,7 @@ from flowcheck.verify.answer_seen import (
 from flowcheck.verify.attempts import one_way_words, unseen_way
 from flowcheck.verify.before_job import ended_step
 from flowcheck.verify.callback_address import elsewhere_note
+from flowcheck.verify.callback_from_ack import from_ack_words
 from flowcheck.verify.callback_tie import tie_note
 from flowcheck.verify.callback_unreached import (
     callback_allows,
@@ -255,6 +256,8 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
             f"seen only closing (its FIN, {frame_text(conn.fin_frames[0])}, beside the "
             "control connection's close, no job message between): taken for the "
             "callback by its direction, ports and that close alone")
+    if session.callback_from_ack:
+        closing = from_ack_words(ctx, session, conn)
     return make_step(spec, "ok", [conn.uid], opening_frames(conn),
                      "; ".join(w for w in (closing, connection_detail(ctx, conn, session,
                                                                       ports), note)
