@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from flowcheck.cli.main import run
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import Analysis, analyze, read_traffic
@@ -90,3 +91,13 @@ def test_the_same_job_on_the_media_server_reads_as_before(results) -> None:  # n
     assert "capture filter" not in finding.message
     assert "capture on the agent to see its SYNs leave" in finding.fix
 
+
+def test_the_verdict_line_keeps_the_findings_hedge(capsys) -> None:  # noqa: ANN001
+    """cbstop: 2 unanswered SYNs, the capture ending with the last. The finding says
+    whether that one or a later resend got through cannot be seen; the verdict's cause
+    line said only "10.67.1.1's own firewall drops them"."""
+    run(["analyze", str(CASES / "cbstop.pcap"), "--config", str(CASES / "cbstop.toml")])
+    out = capsys.readouterr().out
+    cause = " ".join(out.split("    fix:")[0].split("cause:", 1)[1].split())
+    assert "10.67.1.1's own firewall drops them" in cause
+    assert "whether that one or a later resend got through cannot be seen" in cause
