@@ -13,10 +13,13 @@ with the second SYN; the verdict's cause line left out the finding's hedge.
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
+from capture_factory import _block, _option, epb, shb
+from pcap_records import read_records
 
 from flowcheck.cli.main import run
 from flowcheck.config import build_config, load_file
@@ -80,6 +83,23 @@ def test_a_capture_on_the_agent_reads_its_own_reject(results) -> None:  # noqa: 
         words = f"{each.message} {each.fix}".lower()
         assert "capture on the agent" not in words
         assert "inbound on the media server" not in words
+
+
+def test_a_recorded_port_filter_keeps_the_hint(tmp_path: Path) -> None:
+    """The same packets in a pcapng whose interface records the capture filter 'port
+    10000' (dumpcap's if_filter): the callback's SYNs may have left the agent and been
+    filtered out, so the capture-filter hint stays and no "never sent" is claimed."""
+    linktype, records = read_records(CASES / "cbrst-agent.pcap")
+    interface = _block("<", 1, struct.pack("<HHI", linktype, 0, 262144)
+                       + _option("<", 11, b"\x00port 10000") + _option("<", 0, b""))
+    saved = tmp_path / "filtered.pcapng"
+    saved.write_bytes(shb() + interface + b"".join(
+        epb(0, r.micros / 1e6, r.data) for r in records))
+    config = build_config(load_file(CASES / "cbrst-agent.toml"))
+    finding = _missing(analyze(read_traffic([str(saved)], config), config))
+    assert "if a capture filter kept only that port (tcpdump 'port 10000'), capture " \
+           "again without it" in finding.message
+    assert "never sent" not in finding.message
 
 
 def test_the_same_job_on_the_media_server_reads_as_before(results) -> None:  # noqa: ANN001
