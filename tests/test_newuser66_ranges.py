@@ -69,10 +69,13 @@ def test_a_capture_on_the_agent_is_not_sent_to_the_agent(results) -> None:  # no
         assert "This capture was taken on the agent 10.66.2.2 (or on its network segment: " \
                "10.66.2.2's packets arrive with TTL 64" in finding.message
         assert "no SYN of the callback left it, so neither the media server's firewall " \
-               "nor a router between them is the cause; the agent never sent it (its log " \
-               "tells), its own outbound rules dropped it, or, were this capture taken on " \
-               "its segment rather than on the agent, a bridging (layer 2) firewall " \
-               "between the agent and this capture point did" in finding.message
+               "nor a router between them is the cause: the agent never sent the callback " \
+               "SYN out of this interface, its own firewall's output rule dropping or " \
+               "rejecting it" in finding.message
+        assert "or its connect failing locally (no source port: \"Cannot assign requested " \
+               "address\"); the agent's log says which; or, were this capture taken on its " \
+               "segment rather than on the agent, a bridging (layer 2) firewall between the " \
+               "agent and this capture point dropped it" in finding.message
         assert "and in any bridging firewall between the agent and this capture point " \
                "(the TTLs cannot tell the agent from its segment)" in finding.fix
         assert "If the job still fails with the range widened: read the agent " \

@@ -201,9 +201,15 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
         return ambiguous_step(ctx, session, spec)
     if session.callback_uid is None:
         ttls = taken_on_media_server(ctx, session)  # trial 26 D6
-        # On the agent (newuser66 item 3), unless a filter may have kept its SYNs out.
-        own = "" if ttls or ndmp_port_only(ctx) else taken_on_agent(ctx, session)
-        hint = "" if ttls and stopped_at_callback(session, control) else _port_only_hint(ctx)
+        # The job stopped there, no recorded filter keeping only the NDMP port: the
+        # placement, not a filter, explains the absence (a filter that hid a callback
+        # that opened would have left the job going on; newuser67 item 2).
+        placed = stopped_at_callback(session, control) and not _port_filter_recorded(ctx)
+        # On the agent (newuser66 item 3), unless a filter may have kept its SYNs out:
+        # the capture holds other connections, or the job stopped there.
+        own = "" if ttls or (ndmp_port_only(ctx) and not placed) else \
+            taken_on_agent(ctx, session)
+        hint = "" if (ttls or own) and placed else _port_only_hint(ctx)
         # The agent's range full throughout: no source port for it (verify.range_stops).
         stop = callback_stop(ctx, session, control.ts, callback_due(ctx, session))
         into = (f"into {ctx.ranges('media')} after the control connection opened")
@@ -274,6 +280,14 @@ def _port_only_hint(ctx: Context) -> str:
     port = ctx.config.ndmp_port
     return (f". The capture holds only connections to the NDMP port {port}: if a capture "
             f"filter kept only that port (tcpdump 'port {port}'), capture again without it")
+
+
+def _port_filter_recorded(ctx: Context) -> bool:
+    """Does every file of the capture record a capture filter that keeps only the NDMP
+    port (verify.capture_filter.port_only_capture, kind "filter")? Then a callback SYN
+    missing from it may have been filtered out wherever the capture was taken."""
+    found = ctx.port_only_capture
+    return found is not None and found.kind == "filter"
 
 
 def _last_message(ctx: Context, control: Connection) -> NdmpMessage | None:
