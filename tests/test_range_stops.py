@@ -172,6 +172,22 @@ def test_no_range_blamed_for_a_callback_the_agent_draws_outside_it(tmp_path: Pat
     assert LEAD in listen.message and listen.fix.startswith(WIDEN)
 
 
+
+def test_the_range_a_retry_count_gave_failed_the_second_job_again() -> None:
+    """rangesmall/two-jobs-widened-to-4 (review64d's lab): ephemeral-small-retry's two
+    jobs with the agent range widened to the 4 words64 told it, counting the second run
+    once: job 2's callback found no port beside job 1's 4 held. What one run needs
+    carried job 1 only; the count that carries both, 8, is what ephemeral-small-retry
+    reads."""
+    case = CASES / "two-jobs-widened-to-4"
+    config = build_config(load_file(case.with_suffix(".toml")))
+    result = analyze(read_traffic([f"{case}.pcap.gz"], config), config)
+    assert all(step.status == "ok" for step in result.sessions[0].steps)
+    [callback] = found(result, "step_missing", "S2")
+    assert "likely because its agent range 6101-6104 had no port left" in callback.message
+    [small] = found(result, "range_too_small")
+    assert small.fix.startswith("Widen the agent range by 4 ports, to at least 8 "), small.fix
+
 def test_a_listen_reply_of_two_addresses_is_one_resource() -> None:
     """captures/words64/range-small-two-addresses: the agent's DATA_LISTEN reply (frame
     21) lists 10.77.0.2:6002 and 10.78.0.2:6002, one data connection expected; the next
