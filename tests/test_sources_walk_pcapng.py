@@ -21,18 +21,12 @@ from flowcheck.sources.records import Located
 
 
 class ReferenceParser(PcapngParser):
-    """The EPB run walked one block at a time, every field tested before the next."""
+    """Every block read alone (PcapngParser._block: an unpack and every test per block,
+    the parser as it was before runs were walked in bulk)."""
 
     def _epb_run(self, buf: bytes | bytearray | memoryview, off: int,
                  base: int = 0) -> tuple[list[int], int]:
-        offsets: list[int] = []
-        while off + 12 <= len(buf):
-            block_type, length = struct.unpack_from(self.order + "II", buf, off)
-            if block_type != EPB_TYPE or length < 32 or length % 4 or off + length > len(buf):
-                break
-            offsets.append(off)
-            off += length
-        return offsets, off
+        return [], off
 
 
 def block(order: str, block_type: int, body: bytes) -> bytes:
@@ -45,22 +39,41 @@ def section(order: str) -> bytes:
     return block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))
 
 
-def interface(order: str, snaplen: int) -> bytes:
-    return block(order, 1, struct.pack(order + "HHI", 1, 0, snaplen) + b"\0" * 4)
+def interface(order: str, snaplen: int, options: bytes = b"") -> bytes:
+    return block(order, 1, struct.pack(order + "HHI", 1, 0, snaplen) + options + b"\0" * 4)
 
 
-def enhanced(order: str, iface: int, count: int, caplen: int) -> bytes:
-    return block(order, EPB_TYPE, struct.pack(order + "5I", iface, 0, 1_700_000_000 + count,
-                                              caplen, caplen + 4) + bytes([count % 256]) * caplen)
+def nanosecond_interface(order: str) -> bytes:
+    """An interface in nanoseconds (if_tsresol 9) whose clock is 3 s off (if_tsoffset)."""
+    return interface(order, 1600, struct.pack(order + "HH", 9, 1) + b"\x09\0\0\0"
+                     + struct.pack(order + "HHq", 14, 8, 3))
+
+
+def enhanced(order: str, iface: int, count: int, caplen: int,
+             payload: bytes | None = None) -> bytes:
+    data = bytes([count % 256]) * caplen if payload is None else payload
+    ticks = (1_700_000_000 + count) * (10**9 if iface == 1 else 10**6) + count * 7919
+    return block(order, EPB_TYPE, struct.pack(order + "5I", iface, ticks >> 32,
+                                              ticks & 0xFFFFFFFF, len(data), len(data) + 4)
+                 + data)
+
+
+def decoys(rng: random.Random, order: str, count: int) -> bytes:
+    """A payload holding whole blocks that look like EPBs at 4-byte boundaries (a
+    capture of a pcapng file's transfer), some followed by a lone EPB type word."""
+    parts = [enhanced(order, 0, count + n, rng.randint(0, 40)) for n in range(rng.randint(1, 4))]
+    if rng.random() < 0.5:
+        parts.append(struct.pack(order + "II", EPB_TYPE, rng.choice((0, 32, 1 << 20))))
+    return b"".join(parts)
 
 
 def stream(rng: random.Random, order: str, packets: int) -> bytes:
-    parts = [section(order), interface(order, 65535), interface(order, 1600)]
+    parts = [section(order), interface(order, 65535), nanosecond_interface(order)]
     count = 0
     while count < packets:
         roll = rng.random()
         if roll < 0.02:  # another section (its own interfaces)
-            parts += [section(order), interface(order, 65535)]
+            parts += [section(order), interface(order, 65535), nanosecond_interface(order)]
         elif roll < 0.1:  # blocks that are not EPBs: statistics, name resolution, custom
             parts.append(block(order, rng.choice((5, 4, 0xBAD, 0x40000BAD)),
                                bytes(rng.randint(0, 40))))
@@ -71,7 +84,9 @@ def stream(rng: random.Random, order: str, packets: int) -> bytes:
             sizes = ([rng.choice((1514, 66, 9000))] * rng.randint(1, 300) if rng.random() < 0.5
                      else [rng.randint(0, 3000) for _ in range(rng.randint(1, 300))])
             for caplen in sizes:
-                parts.append(enhanced(order, 0, count, min(caplen, 1600)))
+                iface = int(rng.random() < 0.1)
+                payload = decoys(rng, order, count) if rng.random() < 0.05 else None
+                parts.append(enhanced(order, iface, count, min(caplen, 1600), payload))
                 count += 1
     return b"".join(parts)
 
@@ -98,10 +113,16 @@ def corrupt(rng: random.Random, data: bytes, order: str) -> bytes:
 
 
 def same(mine: Located, theirs: Located) -> None:
-    for name in ("ts", "data_off", "caplen", "wirelen", "linktype"):
-        assert getattr(mine.records, name).tolist() == getattr(theirs.records, name).tolist()
-    assert (mine.consumed, mine.error, mine.error_offset, mine.missing) == (
-        theirs.consumed, theirs.error, theirs.error_offset, theirs.missing)
+    for name in ("ts", "data_off", "caplen", "wirelen", "linktype", "interface", "position",
+                 "identity"):
+        ours, reference = getattr(mine.records, name), getattr(theirs.records, name)
+        assert (ours is None) == (reference is None), name
+        if ours is not None:
+            assert ours.dtype == reference.dtype and ours.tolist() == reference.tolist(), name
+    assert (mine.consumed, mine.error, mine.error_offset, mine.missing,
+            mine.numbered_blocks, mine.next_file) == (
+        theirs.consumed, theirs.error, theirs.error_offset, theirs.missing,
+        theirs.numbered_blocks, theirs.next_file)
 
 
 def check_file(data: bytes, rng: random.Random, parser: PcapngParser | None = None) -> int:
