@@ -164,3 +164,63 @@ def test_zero_length_block_in_a_run_stops_it_with_the_error() -> None:
     located = PcapngParser().locate(memoryview(bytes(data)), 0)
     assert len(located.records) == 20
     assert located.error_offset == at and "invalid length" in (located.error or "")
+
+
+def test_sections_of_both_byte_orders_in_one_buffer() -> None:
+    """The words scanned are read in the section's byte order: a section of the other
+    order in the same buffer is scanned again (not with the first section's words)."""
+    rng = random.Random(5)
+    data = b"".join(section(order) + interface(order, 65535)
+                    + b"".join(enhanced(order, 0, n, rng.randint(0, 300)) for n in range(400))
+                    for order in ("<", ">", "<"))
+    parser = BlocksCounted()
+    mine, theirs = parser.locate(data, 0), ReferenceParser().locate(data, 0)
+    same(mine, theirs)
+    assert len(mine.records) == 1200 and mine.error is None
+    assert parser.blocks == 6  # the section and interface blocks alone: no EPB one by one
+
+
+class BlocksCounted(PcapngParser):
+    """Counts the blocks read one at a time (PcapngParser._block)."""
+
+    blocks = 0
+
+    def _block(self, buf: bytes | bytearray | memoryview, off: int, base: int,
+               pieces: list[np.ndarray]) -> int | None:
+        self.blocks += 1
+        return super()._block(buf, off, base, pieces)
+
+
+def test_a_decoy_reaching_into_the_next_block_is_passed_over() -> None:
+    """A payload word that looks like an EPB whose length ends inside the next block,
+    where that block's payload holds the same length (a whole-looking decoy across two
+    real blocks), and a real block whose trailing length is wrong: the run follows the
+    real chain and stops at the wrong block with the reference's error."""
+    order = "<"
+    head = section(order) + interface(order, 65535)
+    first = enhanced(order, 0, 0, 64, struct.pack("<II", EPB_TYPE, 120) + bytes(56))
+    # The decoy starts 28 bytes into `first` (96 bytes long): its trailer, 116 bytes on,
+    # is 20 bytes into the next block's payload.
+    second = enhanced(order, 0, 1, 64, bytes(20) + struct.pack("<I", 120) + bytes(40))
+    rest = b"".join(enhanced(order, 0, n, 80) for n in range(2, 40))
+    data = head + first + second + rest
+    same(PcapngParser().locate(data, 0), ReferenceParser().locate(data, 0))
+    assert len(PcapngParser().locate(data, 0).records) == 40
+    broken = bytearray(data)
+    at = len(head + first + second) + 5 * len(enhanced(order, 0, 0, 80))
+    struct.pack_into("<I", broken, at + len(enhanced(order, 0, 0, 80)) - 4, 12)
+    mine = PcapngParser().locate(bytes(broken), 0)
+    same(mine, ReferenceParser().locate(bytes(broken), 0))
+    assert len(mine.records) == 7 and mine.error_offset == at
+
+
+def test_jumbo_blocks_then_small_ones() -> None:
+    """Buffers of large blocks are walked by the length chain, of small ones by the scan:
+    the same records either way, across the switch."""
+    order = "<"
+    rng = random.Random(9)
+    data = (section(order) + interface(order, 65535)
+            + b"".join(enhanced(order, 0, n, rng.choice((9000, 8000, 66))) for n in range(300))
+            + b"".join(enhanced(order, 0, n, rng.randint(0, 200)) for n in range(3000))
+            + b"".join(enhanced(order, 0, n, 9000) for n in range(300)))
+    assert check_file(data, rng) == 3600
