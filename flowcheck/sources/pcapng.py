@@ -7,8 +7,11 @@ interface as it stops. Every other block type (name resolution, decryption secre
 custom) is skipped; those Wireshark shows as frames of their own (custom blocks, systemd
 journal entries, sysdig events: NUMBERED_TYPES) still take their frame number, so the
 packets' frame numbers are Wireshark's (Records.position). Runs
-of Enhanced Packet Blocks are walked by their length fields alone and tested in bulk;
-other blocks one at a time. Timestamps are converted in bulk per interface.
+of Enhanced Packet Blocks are found without a Python step per block (the walk ahead's
+chain, a scan of the buffer's words: pcapng_scan.py, or the chain of length fields for
+large blocks) and tested in bulk, each block's 28-byte header read as one gathered item;
+other blocks one at a time. Timestamps are converted in bulk per interface
+(pcapng_rows.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import sys
 
 import numpy as np
 
-from flowcheck.arrays import distinct
 from flowcheck.sources.host_tools import NO_IDENTITY, HostTool
 from flowcheck.sources.pcap import (
     MIN_MAX_CAPLEN,
@@ -33,8 +35,9 @@ from flowcheck.sources.pcapng_blocks import (
     read_options,
     read_statistics,
 )
+from flowcheck.sources.pcapng_rows import NUMBERED_MARK, SPB_MARK, records_of
 from flowcheck.sources.pcapng_scan import SCAN_MAX_BLOCK, EpbScan
-from flowcheck.sources.records import Located, Records, empty_records, u32_view
+from flowcheck.sources.records import Located, Records, u32_view
 from flowcheck.sources.walk_ahead import WalkAhead
 
 SHB_TYPE = 0x0A0D0D0A
@@ -45,8 +48,6 @@ ISB_TYPE = 5
 EPB_TYPE = 6
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 MAX_BLOCK_LENGTH = 64 << 20  # larger than any real block: taken as corruption
-SPB_MARK = -1  # interface index placeholder: the row has no timestamp of its own
-NUMBERED_MARK = -2  # a row for a block Wireshark numbers as a frame: no packet
 # Blocks tshark 4.0 numbers as frames besides packets: custom blocks (copyable and not),
 # systemd Journal Export, sysdig events (checked one by one against tshark 4.0.17).
 NUMBERED_TYPES = frozenset({0x00000BAD, 0x40000BAD, 0x00000009, 0x00000204, 0x00000216,
@@ -406,60 +407,9 @@ class PcapngParser:
             self.drops[index] = statistics.drops
 
     def _gather(self, pieces: list[np.ndarray]) -> Records:
-        """The Records of the (7, n) int64 tables _walk made (rows: interface, timestamp
-        high and low 32 bits, data offset, caplen, wire length, identity; _block's
-        marks in row 0 for Simple Packet Blocks and numbered blocks)."""
-        self._numbered = 0
-        pieces = [piece for piece in pieces if piece.shape[1]]
-        if not pieces:
-            return empty_records()
-        table = pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=1)
-        position = None
-        numbered = table[0] == NUMBERED_MARK
-        if numbered.any():  # rare: one row per such block, never in an EPB run
-            self._numbered = int(np.count_nonzero(numbered))
-            position = np.flatnonzero(~numbered).astype(np.int64)
-            table = table[:, ~numbered]
-            if not table.shape[1]:
-                return empty_records()
-        iface = table[0]
-        ticks = (table[1].astype(np.uint64) << np.uint64(32)) | table[2].astype(np.uint64)
-        low, high = int(iface.min()), int(iface.max())
-        if low == high and low >= 0:  # one interface, no Simple Packet Block: no masks
-            ts = _seconds(ticks, self.interfaces[low])
-            real_iface = iface
-        else:
-            simple = iface == SPB_MARK
-            # For Simple Packet Blocks row 1 holds the interface, not a timestamp.
-            real_iface = np.where(simple, table[1], iface)
-            ts = np.full(table.shape[1], np.nan)
-            for index in distinct(iface[~simple]):
-                mask = iface == index
-                ts[mask] = _seconds(ticks[mask], self.interfaces[int(index)])
-            if simple.any():
-                ts = _forward_fill(ts, self.last_ts)
-        self.last_ts = float(ts[-1])
-        linktypes = np.array([self.interfaces[i].linktype for i in range(len(self.interfaces))],
-                             dtype=np.int32)
-        identity = table[6]
-        # Interfaces are numbered across sections, so a new section's are new ones.
-        return Records(ts, table[3].copy(), table[4].astype(np.int32),
-                       table[5].astype(np.int32), linktypes[real_iface],
-                       real_iface.astype(np.int32), position,
-                       identity.copy() if (identity != NO_IDENTITY).any() else None)
-
-
-def _seconds(ticks: np.ndarray, interface: Interface) -> np.ndarray:
-    """Timestamps (float64 seconds since the epoch) of ticks (uint64, the interface's
-    units since its if_tsoffset): whole seconds plus the fraction, then the offset."""
-    whole, part = np.divmod(ticks, np.uint64(interface.ticks_per_second))
-    ts = whole.astype(np.float64)
-    fraction = part.astype(np.float64)
-    fraction /= interface.ticks_per_second
-    ts += fraction
-    if interface.ts_offset:  # x + 0 is x for the non-negative x here: skipped
-        ts += interface.ts_offset
-    return ts
+        records, self._numbered, self.last_ts = records_of(pieces, self.interfaces,
+                                                           self.last_ts)
+        return records
 
 
 def _heads(buf: bytes | bytearray | memoryview, big_endian: bool, size: int,
@@ -470,11 +420,3 @@ def _heads(buf: bytes | bytearray | memoryview, big_endian: bool, size: int,
     items = max(len(buf) - size + 1, 0)
     view = np.ndarray(shape=(items,), dtype=f"V{size}", buffer=buf, strides=(1,))
     return view[rows].view(">u4" if big_endian else "<u4").reshape(-1, size // 4)
-
-
-def _forward_fill(ts: np.ndarray, before: float) -> np.ndarray:
-    """Give each NaN the timestamp of the packet before it (before: the previous chunk's)."""
-    positions = np.where(np.isnan(ts), -1, np.arange(ts.shape[0]))
-    last_known = np.maximum.accumulate(positions)
-    filled = np.where(last_known >= 0, ts[np.maximum(last_known, 0)], before)
-    return filled
