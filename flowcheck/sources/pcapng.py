@@ -159,7 +159,7 @@ class PcapngParser:
         return np.concatenate((at, np.asarray(more, np.int64))), off
 
     def _epb_run_here(self, buf: bytes | bytearray | memoryview,
-                      off: int) -> tuple[list[int], int]:
+                      off: int) -> tuple[list[int] | np.ndarray, int]:
         """_epb_run walked in this process: by a scan of buf's words where blocks are small
         (pcapng_scan.py), else by the chain of lengths."""
         if not off & 3 and self._block_bytes <= SCAN_MAX_BLOCK:
@@ -187,7 +187,7 @@ class PcapngParser:
         return offsets, off
 
     def _epb_run_native(self, buf: bytes | bytearray | memoryview,
-                        off: int) -> tuple[list[int], int]:
+                        off: int) -> tuple[list[int] | np.ndarray, int]:
         """_epb_run in the host's byte order: the block-length chain is followed through
         a 32-bit view of buf (blocks start on 4-byte boundaries), up to `_stretch`
         blocks without a test, and the blocks are tested afterwards in bulk.
