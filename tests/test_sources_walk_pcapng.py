@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from flowcheck.sources.pcapng import EPB_TYPE, PcapngParser
+from flowcheck.sources.pcapng_scan import SCAN_REST
 from flowcheck.sources.records import Located
 
 
@@ -224,3 +225,19 @@ def test_jumbo_blocks_then_small_ones() -> None:
             + b"".join(enhanced(order, 0, n, rng.randint(0, 200)) for n in range(3000))
             + b"".join(enhanced(order, 0, n, 9000) for n in range(300)))
     assert check_file(data, rng) == 3600
+
+
+def test_payloads_full_of_look_alikes_give_the_scan_up_for_a_while() -> None:
+    """A capture of pcapng files being copied: every block's payload holds whole-looking
+    blocks, each a Python step of the scan; after such a buffer the next ones are walked
+    by the length chain (SCAN_REST), with the same records."""
+    order = "<"
+    rng = random.Random(11)
+    data = section(order) + interface(order, 65535) + b"".join(
+        enhanced(order, 0, n, 0, decoys(rng, order, n)) for n in range(2000))
+    parser = PcapngParser()
+    located = parser.locate(data, 0)
+    same(located, ReferenceParser().locate(data, 0))
+    assert len(located.records) == 2000 and parser._scan_rest == SCAN_REST
+    assert check_file(data + b"".join(enhanced(order, 0, n, 100) for n in range(3000)),
+                      rng) == 5000

@@ -36,7 +36,7 @@ from flowcheck.sources.pcapng_blocks import (
     read_statistics,
 )
 from flowcheck.sources.pcapng_rows import NUMBERED_MARK, SPB_MARK, records_of
-from flowcheck.sources.pcapng_scan import SCAN_MAX_BLOCK, EpbScan
+from flowcheck.sources.pcapng_scan import SCAN_MAX_BLOCK, SCAN_REST, STEPS_PER_BLOCK, EpbScan
 from flowcheck.sources.records import Located, Records, u32_view
 from flowcheck.sources.walk_ahead import WalkAhead
 
@@ -86,6 +86,8 @@ class PcapngParser:
         self.walk_ahead: WalkAhead | None = None  # another process walking ahead (reader.py)
         self._scan: EpbScan | None = None  # the buffer being walked's EPB candidates
         self._block_bytes = 0.0  # mean bytes a block in the last buffer (scan or chain)
+        self._scan_steps = 0  # the scans' Python steps in the buffer being walked
+        self._scan_rest = 0  # buffers still to walk by the chain: look-alikes were many
 
     def locate(self, buf: bytes | bytearray | memoryview, base: int) -> Located:
         pieces: list[np.ndarray] = []
@@ -112,6 +114,7 @@ class PcapngParser:
         size = len(buf)
         self._missing = 0
         self._scan = None  # this buffer's EPB candidates, once scanned
+        self._scan_steps = 0
         blocks = 0  # EPBs in runs
         while off + 12 <= size:
             # Runs of Enhanced Packet Blocks (nearly every block of a capture) are
@@ -133,8 +136,11 @@ class PcapngParser:
                 break
             off = after
         self._scan = None
-        if blocks:
-            self._block_bytes = off / blocks  # the next buffer's choice of run walk
+        if blocks:  # the next buffer's choice of run walk
+            self._block_bytes = off / blocks
+            self._scan_rest = (SCAN_REST if self._scan_steps * STEPS_PER_BLOCK > blocks
+                               else max(self._scan_rest - 1, 0))
+        self._scan_steps = 0
         return off
 
     def _epb_run(self, buf: bytes | bytearray | memoryview, off: int,
@@ -162,7 +168,7 @@ class PcapngParser:
                       off: int) -> tuple[list[int] | np.ndarray, int]:
         """_epb_run walked in this process: by a scan of buf's words where blocks are small
         (pcapng_scan.py), else by the chain of lengths."""
-        if not off & 3 and self._block_bytes <= SCAN_MAX_BLOCK:
+        if not off & 3 and self._block_bytes <= SCAN_MAX_BLOCK and not self._scan_rest:
             if off + 12 > len(buf) or struct.unpack_from(self.order + "I", buf, off)[0] != EPB_TYPE:
                 return [], off  # no run here (a section or interface block): no scan
             if self._scan is None:
@@ -170,7 +176,10 @@ class PcapngParser:
                 words = np.frombuffer(buf, ">u4" if self.order == ">" else "<u4",
                                       count=size >> 2)
                 self._scan = EpbScan(words, off >> 2, size)
-            return self._scan.run(off >> 2)
+            steps = self._scan.steps
+            found = self._scan.run(off >> 2)
+            self._scan_steps += self._scan.steps - steps
+            return found
         if self.order == HOST_ORDER and not off & 3:
             return self._epb_run_native(buf, off)
         head = struct.Struct(self.order + "II").unpack_from

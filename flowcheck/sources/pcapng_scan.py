@@ -17,7 +17,10 @@ bulk test (PcapngParser._epb_table) would have raised for it in the run.
 
 Cost: a few numpy passes over the buffer's words, against about 2,000 machine
 instructions a block for the Python walk: cheaper for blocks under a few KiB
-(SCAN_MAX_BLOCK), dearer for jumbo frames.
+(SCAN_MAX_BLOCK), dearer for jumbo frames; and a Python step per block whose payload holds
+look-alikes (a capture of pcapng files being copied): the caller walks the next
+SCAN_REST buffers by the chain when a buffer took more than one step in STEPS_PER_BLOCK
+blocks.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import numpy as np
 EPB_TYPE = 6
 # Mean block size (bytes) up to which the scan is cheaper than the Python walk.
 SCAN_MAX_BLOCK = 4096
+# More Python steps than one in this many blocks: the scan is given up for SCAN_REST buffers.
+STEPS_PER_BLOCK, SCAN_REST = 16, 16
 
 
 class EpbScan:
@@ -48,6 +53,7 @@ class EpbScan:
         np.equal(self.next[:-1], self.at[1:], out=following[:-1])
         following[-1:] = False
         self.breaks = np.flatnonzero(~following)  # candidates not followed by the next one
+        self.steps = 0  # Python steps taken by run() (chain jumps and ends), for the caller
 
     def run(self, word: int) -> tuple[np.ndarray, int]:
         """The byte offsets of the run of EPBs from word offset `word` and the byte offset
@@ -58,6 +64,7 @@ class EpbScan:
             return np.empty(0, np.int64), word * 4
         parts = []
         while True:
+            self.steps += 1
             j = int(breaks[np.searchsorted(breaks, i)])  # the last candidate is a break
             parts.append(at[i:j + 1])
             target = int(nxt[j])
