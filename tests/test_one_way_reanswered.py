@@ -9,8 +9,10 @@ each such SYN-ACK read as a new use of the 4-tuple ("1 s of silence before it"):
 attempt whose SYN-ACKs did not reach the connector for a few seconds read as several
 half-open connections and the last one, where both directions captured read one
 connection and tshark one tcp.stream. A new use's SYN carries a new ISN (RFC 6528: the
-ISN clock moves 250,000 a second), so its SYN-ACK answers another SYN. Root, namespaces,
-tcpdump: marked `lab`.
+ISN clock moves 250,000 a second), so its SYN-ACK answers another SYN. Either way the
+responder's bytes count from the ISN the connector took (conn.answers_again): read
+against the first ISN, its 2 B answer was a gap of the ISNs' distance (493,887,756 B in
+a run) with both directions captured too. Root, namespaces, tcpdump: marked `lab`.
 """
 
 from __future__ import annotations
@@ -97,12 +99,19 @@ def test_a_syn_answered_again_with_a_new_isn_is_one_connection(
         assert {stream for (stream,) in tshark_fork.fields(path, "", "tcp.stream")} == {"0"}
     (two_way,), _ = run(both, 100_000, fast=False)
     assert (two_way.orig_h, two_way.orig_p, two_way.resp_h) == (M, 5002, A)
+    # A's bytes from the ISN M took (conn.answers_again): its 2 B, no gap. Read against
+    # its first ISN they were a gap of the ISNs' distance (493,887,756 B in a run).
+    assert (two_way.resp_bytes, two_way.missed_bytes, two_way.gaps) == (2, 0, 0)
+    assert two_way.orig_bytes == 20_000
+    for chunk in (1, 5):
+        assert run(both, chunk, fast=True)[0] == [two_way], chunk
     # A's packets only: one connection too, on every path (it read one connection for
     # each expired request's SYN-ACKs, "^h", and one for the last).
     (reference,), _ = run(out, 100_000, fast=False)
     assert (reference.orig_h, reference.orig_p, reference.resp_h) == (M, 5002, A)
     assert (reference.orig_pkts, reference.resp_pkts) == (0, two_way.resp_pkts)
     assert reference.orig_acked_unseen == 20_001  # M's bytes and FIN, as A's ACKs say
+    assert (reference.resp_bytes, reference.missed_bytes, reference.gaps) == (2, 0, 0)
     for chunk in (1, 5, 100_000):
         connections, _ = run(out, chunk, fast=True)
         assert connections == [reference], chunk
