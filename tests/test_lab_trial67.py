@@ -73,6 +73,17 @@ def test_a_close_with_the_data_connection_left_open_is_not_called_a_crash() -> N
     assert 590 in finding.frames
 
 
+def test_a_crash_whose_capture_ends_at_its_fin_is_not_read_as_left_open() -> None:
+    """review64c: the media server killed mid-restore, captured on the agent and cut at
+    its control FIN (411, the callback's 410): its data connection's FIN went out 0.2 s
+    later, behind its unsent data, after the capture's end. The capture cannot show the
+    data connection's end: the crash words stay, no "open mid-transfer"."""
+    _, finding = _one("restore-kill-cut-agent.pcap.gz", "control_closed")
+    assert "open mid-transfer" not in finding.message
+    assert "its service stopped, restarted or crashed" in finding.message
+    assert finding.frames == [25, 26, 411]
+
+
 def test_step_5_fails_on_a_transfer_cut_before_its_halt() -> None:
     """The halt CONNECT_ERROR (frame 413), the media server's FIN (419) 30 s later
     answered by the agent's bare RST (420)."""
