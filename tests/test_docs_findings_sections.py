@@ -62,7 +62,8 @@ def test_data_unanswereds_fix_names_the_return_path() -> None:
 LONGEST_PARAGRAPH = 300
 LONGEST_IN_REWRITTEN = 150
 REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_missing",
-             "control_closed", "control_unanswered", "control_refused")
+             "control_closed", "control_unanswered", "control_refused",
+             "callback_refused")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
