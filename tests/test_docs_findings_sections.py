@@ -63,7 +63,8 @@ LONGEST_PARAGRAPH = 300
 LONGEST_IN_REWRITTEN = 150
 REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_missing",
              "control_closed", "control_unanswered", "control_refused",
-             "callback_refused", "callback_unanswered", "no_control_session")
+             "callback_refused", "callback_unanswered", "no_control_session",
+             "handshake_incomplete")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
