@@ -64,7 +64,7 @@ LONGEST_IN_REWRITTEN = 150
 REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_missing",
              "control_closed", "control_unanswered", "control_refused",
              "callback_refused", "callback_unanswered", "no_control_session",
-             "handshake_incomplete", "data_stalled")
+             "handshake_incomplete", "data_stalled", "capture_duplicates")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
