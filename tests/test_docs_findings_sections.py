@@ -64,7 +64,8 @@ LONGEST_IN_REWRITTEN = 150
 REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_missing",
              "control_closed", "control_unanswered", "control_refused",
              "callback_refused", "callback_unanswered", "no_control_session",
-             "handshake_incomplete", "data_stalled", "capture_duplicates")
+             "handshake_incomplete", "data_stalled", "capture_duplicates",
+             "capture_loss")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
