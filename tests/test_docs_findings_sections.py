@@ -65,7 +65,8 @@ REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_mis
              "control_closed", "control_unanswered", "control_refused",
              "callback_refused", "callback_unanswered", "no_control_session",
              "handshake_incomplete", "data_stalled", "capture_duplicates",
-             "capture_loss", "announced_address_mismatch", "control_reset")
+             "capture_loss", "announced_address_mismatch", "control_reset",
+             "data_reset")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
