@@ -66,7 +66,7 @@ REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_mis
              "callback_refused", "callback_unanswered", "no_control_session",
              "handshake_incomplete", "data_stalled", "capture_duplicates",
              "capture_loss", "announced_address_mismatch", "control_reset",
-             "data_reset", "capture_one_direction")
+             "data_reset", "capture_one_direction", "ndmp_partial")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
