@@ -66,7 +66,8 @@ REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_mis
              "callback_refused", "callback_unanswered", "no_control_session",
              "handshake_incomplete", "data_stalled", "capture_duplicates",
              "capture_loss", "announced_address_mismatch", "control_reset",
-             "data_reset", "capture_one_direction", "ndmp_partial")
+             "data_reset", "capture_one_direction", "ndmp_partial",
+             "capture_started_mid_session")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
