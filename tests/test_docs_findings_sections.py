@@ -67,7 +67,8 @@ REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_mis
              "handshake_incomplete", "data_stalled", "capture_duplicates",
              "capture_loss", "announced_address_mismatch", "control_reset",
              "data_reset", "capture_one_direction", "ndmp_partial",
-             "capture_started_mid_session", "ndmp_undecodable", "announced_not_used")
+             "capture_started_mid_session", "ndmp_undecodable", "announced_not_used",
+             "ndmp_error_reply")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
