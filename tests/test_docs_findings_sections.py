@@ -68,7 +68,8 @@ REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_mis
              "capture_loss", "announced_address_mismatch", "control_reset",
              "data_reset", "capture_one_direction", "ndmp_partial",
              "capture_started_mid_session", "ndmp_undecodable", "announced_not_used",
-             "ndmp_error_reply", "control_stalled", "data_aborted")
+             "ndmp_error_reply", "control_stalled", "data_aborted",
+             "capture_filtered")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
