@@ -69,7 +69,8 @@ REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_mis
              "data_reset", "capture_one_direction", "ndmp_partial",
              "capture_started_mid_session", "ndmp_undecodable", "announced_not_used",
              "ndmp_error_reply", "control_stalled", "data_aborted",
-             "capture_filtered", "range_too_small", "profile_inferred")
+             "capture_filtered", "range_too_small", "profile_inferred",
+             "unannounced_connection")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
