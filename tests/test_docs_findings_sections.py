@@ -70,7 +70,8 @@ REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_mis
              "capture_started_mid_session", "ndmp_undecodable", "announced_not_used",
              "ndmp_error_reply", "control_stalled", "data_aborted",
              "capture_filtered", "range_too_small", "profile_inferred",
-             "unannounced_connection", "agent_not_seen", "host_not_configured")
+             "unannounced_connection", "agent_not_seen", "host_not_configured",
+             "capture_clock_stepped")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
