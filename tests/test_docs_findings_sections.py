@@ -71,7 +71,7 @@ REWRITTEN = ("data_refused", "data_unanswered", "capture_ended_early", "step_mis
              "ndmp_error_reply", "control_stalled", "data_aborted",
              "capture_filtered", "range_too_small", "profile_inferred",
              "unannounced_connection", "agent_not_seen", "host_not_configured",
-             "capture_clock_stepped")
+             "capture_clock_stepped", "data_halted_abnormally")
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
