@@ -2,9 +2,12 @@
 (newuser59).
 
 captures/lab/concurrent-jobs.pcap cut from frame 50 without its control connections' FINs
-and their last ACKs (`editcap -r ... 50-893 895 898-902 906-907`; with them each
+and their last ACKs (`editcap -r ... 50-893 895 898-899 902 906-907`; with them each
 callback's FIN, just before its own control connection's, tells whose it is:
-sessions.only_closing, cbmix63): both jobs' callbacks are open before the capture and
+sessions.only_closing, cbmix63), nor the 5035 job's last two messages (frames 900-901,
+DATA_STOP's reply and CONNECT_CLOSE: with them the 6087 callback's FIN, before them, is
+not that job's, sessions.closing_unheld; test_closing_unheld reads that cut): both jobs'
+callbacks are open before the capture and
 fit either job, so the sweep pairs them by order, here the reverse of the whole
 capture's (S1, control 10.77.0.1:5035, takes 10.77.0.2:6087 -> 10.77.0.1:5051).
 Step 2 said so (review58a), but `sessions[].callback_uid` read as known, with no mark
@@ -42,7 +45,8 @@ def cut_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The capture from frame 50 on, without its control connections' FINs."""
     out = tmp_path_factory.mktemp("cut") / "cut.pcap"
     subprocess.run(["editcap", "-r", str(stored_capture("lab", "concurrent-jobs")), str(out),
-                    "50-893", "895", "898-902", "906-907"], check=True, capture_output=True)
+                    "50-893", "895", "898-899", "902", "906-907"], check=True,
+                   capture_output=True)
     return out
 
 

@@ -69,10 +69,13 @@ def test_a_capture_on_the_agent_is_not_sent_to_the_agent(results) -> None:  # no
         assert "This capture was taken on the agent 10.66.2.2 (or on its network segment: " \
                "10.66.2.2's packets arrive with TTL 64" in finding.message
         assert "no SYN of the callback left it, so neither the media server's firewall " \
-               "nor a router between them is the cause; the agent never sent it (its log " \
-               "tells), its own outbound rules dropped it, or, were this capture taken on " \
-               "its segment rather than on the agent, a bridging (layer 2) firewall " \
-               "between the agent and this capture point did" in finding.message
+               "nor a router between them is the cause: the agent never sent the callback " \
+               "SYN out of this interface, its own firewall's output rule dropping or " \
+               "rejecting it" in finding.message
+        assert "or its connect failing locally (no source port: \"Cannot assign requested " \
+               "address\"); the agent's log says which; or, were this capture taken on its " \
+               "segment rather than on the agent, a bridging (layer 2) firewall between the " \
+               "agent and this capture point dropped it" in finding.message
         assert "and in any bridging firewall between the agent and this capture point " \
                "(the TTLs cannot tell the agent from its segment)" in finding.fix
         assert "If the job still fails with the range widened: read the agent " \
@@ -116,6 +119,29 @@ def test_the_range_needed_counts_every_stopped_job(results, name, size, held, ow
         assert finding.fix.startswith(f"Widen the agent range 6001-600{size} (agent range) "
                                       "first, to at least 8 ports"), finding.fix
 
+
+
+@pytest.mark.parametrize("name", ["agent-range-timewait", "agent-range-widened-to-5"])
+def test_jobs_begun_one_after_another_each_count_with_resources_given(name: str) -> None:
+    """The same four jobs with `resources = 1` (what the lab ran: media --resources 1):
+    each began after the one before had ended, so job 4, begun 1.2 s after job 3 stopped
+    on the range with its hosts and resources, was taken for job 3 run again and counted
+    once (words64: "needed 6 ... a retry of S3's job, counted once", "to at least 6").
+    The lab ran these jobs with 6001-6007 (newuser66-evidence/nu66a/tw7.pcap): job 4
+    failed; 6001-6008 carried all four. The count stays 8, the retry reading said beside
+    as the smaller count it would be."""
+    config = build_config({**load_file(CASES / f"{name}.toml"), "resources": 1})
+    result = analyze(read_traffic([str(CASES / f"{name}.pcap.gz")], config), config)
+    [small] = [f for f in result.findings if f.code == "range_too_small"]
+    assert "10.66.2.2 needed 8 ports of the range at once" in small.message, small.message
+    assert "to at least 8 (what 10.66.2.2 needed at once" in small.fix, small.fix
+    assert "or start fewer jobs within port_hold_seconds (60 s) of each other" in small.fix
+    assert ("S4 began after S3 stopped on the range, within 60 s, with the same two hosts "
+            "and resources: counted as a job of its own (the capture cannot tell a retry "
+            "from another job; were it S3's job run again because S3 failed, 6 ports at "
+            "once)") in small.message, small.message
+    for finding in missing(result):
+        assert ", to at least 8 ports" in finding.fix, finding.fix
 
 def test_plan_says_fits_is_one_job_and_back_to_back_jobs_count(capsys) -> None:  # noqa: ANN001
     """`plan --resources 1 --agent-range 6001-6004` says "fits" (exit 0) for one job; the

@@ -105,13 +105,16 @@ def test_late_jobs_callbacks_open_before_the_capture_say_they_are_paired_by_orde
     session; the whole capture, its callbacks' handshakes in it, says not. With the
     control connections' FINs (cut from 50 alone) each callback's FIN comes just before
     its own job's control connection's close, no job message between
-    (sessions.only_closing, cbmix63): each job has its own, none tied by order."""
+    (sessions.only_closing, cbmix63): each job has its own, none tied by order. The
+    5035 job's last two messages (frames 900-901) are left out too: the 6087 callback's
+    FIN before them is no callback of that job (sessions.closing_unheld), which leaves
+    the tie one-sided (test_closing_unheld)."""
     capture = stored_capture("lab", "concurrent-jobs")
     assert not any("by order" in d for d in _step2(_analysis(capture, "concurrent-jobs"))
                    .values())
     nofin = tmp_path / "late-nofin.pcap"
-    subprocess.run(["editcap", "-r", str(capture), str(nofin), "50-893", "895", "898-902",
-                    "906-907"], check=True, capture_output=True)
+    subprocess.run(["editcap", "-r", str(capture), str(nofin), "50-893", "895", "898-899",
+                    "902", "906-907"], check=True, capture_output=True)
     details = _step2(_analysis(nofin, "concurrent-jobs"))
     assert sorted(details) == ["S1", "S2"]
     for own, other in (("S1", "S2"), ("S2", "S1")):

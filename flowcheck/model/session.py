@@ -151,6 +151,11 @@ class Session:
     # its direction, ports and close, step 2 says it was "seen only closing". Not in the
     # JSON.
     callback_closing: bool = False
+    # The callback is a connection the capture holds from the agent's bare ACK on, before
+    # the control stream's first message, carrying nothing (its opening cut off:
+    # sessions.callback_from_ack): named by its direction, ports and silence, step 2 says
+    # so. Not in the JSON.
+    callback_from_ack: bool = False
     # Connections of the session's of which the capture holds only their closing, beside
     # the control connection's close, that do not fit its callback (uids, capture order;
     # sessions.only_closing.claim_closing_only): the job's closing, none of its data

@@ -4,8 +4,9 @@ fix, short, so the first screen of `flowcheck analyze` says why and what to do (
 
 Both are taken from the finding itself (its message and its fix), not written again.
 The cause is the message's gist: its first sentence, without parentheses longer than
-PAREN_KEEP characters, ended at the last clause break (": ", "; ", ", and ", ", or ",
-", but ") that keeps it within GIST_LIMIT characters (a rule's way back, ", and TCP from
+PAREN_KEEP characters (but for one that says what the capture cannot show: _hedges),
+ended at the last clause break (": ", "; ", ", and ", ", or ", ", but ") that keeps it
+within GIST_LIMIT characters (a rule's way back, ", and TCP from
 ... back to ...", stays with the rule before it, beyond the limit if need be), never on
 a condition, half an either-or or a one-word clause; a sentence with no such break is
 given whole. The fix is the fix's first sentence whole (lead: a rule's qualifiers are
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 GIST_LIMIT = 200
 PAREN_KEEP = 24  # "(media range)", "(NDMP port 10000)" stay; explanations go
 _BREAKS = (": ", "; ", ", and ", ", or ", ", but ")
+# The words of a parenthesised part that says what the capture cannot show (_hedges).
+_HEDGES = ("cannot be seen", "cannot tell")
 # Where a fix's rule for the way back begins (rules.py, allow_rule with the return): the
 # gist keeps it with the rule before it.
 _WAY_BACK = ", and TCP from "
@@ -74,9 +77,13 @@ def gist(text: str, limit: int = GIST_LIMIT) -> str:
     sentence = text[:end].rstrip(".")
     kept, last = [], 0
     for start, stop in _top_level(sentence):
-        if stop - start > PAREN_KEEP:
-            kept.append(sentence[last:start].rstrip())
-            last = stop
+        if stop - start <= PAREN_KEEP:
+            continue
+        if _hedges(sentence[start:stop]):
+            limit += stop - start  # kept beside the words it hedges, not in their place
+            continue
+        kept.append(sentence[last:start].rstrip())
+        last = stop
     kept.append(sentence[last:])
     sentence = "".join(kept).strip()
     if len(sentence) <= limit:
@@ -105,6 +112,16 @@ def gist(text: str, limit: int = GIST_LIMIT) -> str:
     # A sentence with no break to end at is given whole: a summary is whole clauses
     # (newuser56: "... what a job opens at once; else (see ..." ended mid-sentence).
     return sentence[:breaks[-1]] if breaks else sentence
+
+
+def _hedges(part: str) -> bool:
+    """Does a parenthesised part of a finding's words say what the capture cannot show
+    ("whether that one or a later resend got through cannot be seen", "the capture cannot
+    tell which")? The gist keeps it, however long: the headline may not be surer than its
+    finding (newuser67 item 7: callback_unanswered's "(2 SYNs over 1.01 s; it ends with
+    the last, so whether that one or a later resend got through cannot be seen)" left
+    out, the cause line read "...: 10.67.1.1's own firewall drops them" alone)."""
+    return any(words in part for words in _HEDGES)
 
 
 def lead(text: str) -> tuple[str, str]:

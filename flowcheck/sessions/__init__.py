@@ -42,6 +42,7 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.before_job import ended_before_job, ended_words
 from flowcheck.sessions.by_ports import attach_by_ports
 from flowcheck.sessions.callback_elsewhere import attach_callbacks_elsewhere, vendor_anchor
+from flowcheck.sessions.callback_from_ack import attach_callbacks_seen_from_ack
 from flowcheck.sessions.callback_sweep import CALLBACK_SLACK_SECONDS, attach_callbacks
 from flowcheck.sessions.callback_ties import untie_by_callbacks
 from flowcheck.sessions.capture_start import attach_started_before_capture
@@ -65,6 +66,7 @@ from flowcheck.sessions.classify import (
     unseen_syn_refused,
 )
 from flowcheck.sessions.clock_apart import LagProof, lag_proofs
+from flowcheck.sessions.closing_unheld import name_callbacks_control_close_unheld
 from flowcheck.sessions.data_ends import note_callback_hosts
 from flowcheck.sessions.file_order import TIME_ORDER, FileOrder
 from flowcheck.sessions.kept import kept_packets
@@ -157,18 +159,24 @@ def _build(connections: list[Connection], stream_by_uid: dict[str, NdmpStream],
     share_announced(sessions, control_of, by_uid, order)
     # A callback held only closing beside its control connection's close, by its time
     # among the job's last messages (sessions.only_closing), before the sweep by order.
-    closing_pairs = name_closing_callbacks(sessions, control_of, stream_by_uid, endpoints,
-                                           config, profile)
+    closing_pairs, unsure = name_closing_callbacks(sessions, control_of, stream_by_uid,
+                                                   endpoints, config, profile)
+    # ... and one beside a control connection whose close the capture does not hold.
+    name_callbacks_control_close_unheld(sessions, control_of, stream_by_uid, endpoints,
+                                        config, profile)
     if profile.callback == "connection":
         attach_callbacks(sessions, control_of, ordered, by_uid, endpoints, config, order,
                          {s.id: vendor_anchor(stream_by_uid.get(s.control_uid),
                                               control_of[s.id]) for s in sessions},
-                         closing_pairs)
+                         closing_pairs, unsure)
+        attach_callbacks_seen_from_ack(sessions, control_of, stream_by_uid, ordered,
+                                       endpoints, config, profile, unsure)
     attach_by_ports(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,
                     kept_packets(connections), clock_lags=clock_lags, order=order)
     attach_started_before_capture(sessions, control_of, stream_by_uid, ordered, endpoints, config,
                                   profile, ring_gaps)
-    attach_late_closes(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile)
+    attach_late_closes(sessions, control_of, stream_by_uid, ordered, endpoints, config, profile,
+                       unsure)
     if profile.callback == "connection":
         attach_callbacks_elsewhere(sessions, control_of, stream_by_uid, ordered, by_uid,
                                    endpoints, config, order, clock_lags=clock_lags)

@@ -33,7 +33,8 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
                      ordered: list[Connection], by_uid: dict[str, Connection],
                      endpoints: Endpoints, config: Config, order: FileOrder = TIME_ORDER,
                      anchors: Mapping[str, tuple[int, float]] | None = None,
-                     closing_pairs: Collection[tuple[str, str]] = ()) -> None:
+                     closing_pairs: Collection[tuple[str, str]] = (),
+                     unsure: Collection[str] = ()) -> None:
     """Each session's callback: an agent -> media server connection (not to the NDMP
     port) opened while its control connection was open.
 
@@ -69,7 +70,10 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     between them (only_closing.close_only) is a callback only by
     only_closing.name_closing_callbacks, never by where its first packet falls (it opened
     before the capture too: cbmix63, lab/concurrent-jobs.pcap's last 33 frames gave one
-    job the other's data connection).
+    job the other's data connection). Nor is a connection of `unsure` (uids: each may
+    have been the callback of a session closing beside it, that rule named none's:
+    cutcb64b, the data connection first seen at the agent's ACK after the control
+    connection's close was named the callback, step 2 `ok`).
     """
     # A session whose media server asked nothing is due no callback (trial 25: in a
     # capture of the media server's packets alone a port check before the job took the
@@ -79,6 +83,7 @@ def attach_callbacks(sessions: list[Session], control_of: dict[str, Connection],
     pools = endpoints.pools(ordered, lambda c: None if c.role == "control" or
                             c.resp_p == config.ndmp_port or streamed_one_way(c)
                             or ((c.orig_h, c.resp_h) in closing_pairs and close_only(c))
+                            or c.uid in unsure
                             else (c.orig_h, c.resp_h))
     in_range = {pair: pool.only(lambda c: config.in_media_range(c.resp_p))
                 for pair, pool in pools.items()}

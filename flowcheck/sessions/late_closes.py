@@ -27,20 +27,26 @@ connection that fits both stays tied, sessions.late_owners).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.capture_start import opener_unknown, ports_in_ranges
 from flowcheck.sessions.classify import connection_outcome
-from flowcheck.sessions.only_closing import claim_closing_only, close_ts, closes_with
+from flowcheck.sessions.only_closing import (
+    CLOSING_SECONDS,
+    claim_closing_only,
+    close_ts,
+    closes_with,
+)
 from flowcheck.sessions.pools import Endpoints, claim
 
 
 def attach_late_closes(sessions: Iterable[Session], control_of: dict[str, Connection],
                        streams: Mapping[str, NdmpStream], ordered: Iterable[Connection],
-                       endpoints: Endpoints, config: Config, profile: Profile) -> None:
+                       endpoints: Endpoints, config: Config, profile: Profile,
+                       unsure: Collection[str] = ()) -> None:
     """Give each unclaimed close-only connection (not to or from the NDMP port) to the
     one session whose control connection was open before the capture (its outcome
     midstream) between its two hosts, its ports in their sides' ranges, whose control
@@ -52,7 +58,13 @@ def attach_late_closes(sessions: Iterable[Session], control_of: dict[str, Connec
     role would misname; review56p). One held only closing that does not fit the
     callback, nothing said between it and the close, is the job's closing instead
     (only_closing.claim_closing_only; streams: control uid -> its NDMP stream, whose
-    messages tell). One pass over the connections, the sessions found by host pair."""
+    messages tell). So too one of `unsure` (uids: only_closing.name_closing_callbacks
+    found it may be a callback closing, and named none's) within CLOSING_SECONDS of that
+    close though its own FIN is not captured (cutcb64b: lab-trial28-ndp/
+    routed-ptb-blackhole-agent from frame 68, the data connection first seen at the
+    agent's ACK 6 ms after the control connection's RST, was left an
+    unannounced_connection once the sweep no longer named it the callback). One pass
+    over the connections, the sessions found by host pair."""
     by_hosts: dict[frozenset[str], list[tuple[Session, float]]] = {}
     for session in sessions:
         control = control_of[session.id]
@@ -69,7 +81,9 @@ def attach_late_closes(sessions: Iterable[Session], control_of: dict[str, Connec
             continue
         near = [session for session, closed in by_hosts.get(
             frozenset((conn.orig_h, conn.resp_h)), ())
-            if closes_with(conn, closed) and ports_in_ranges(conn, session, config)
+            if (closes_with(conn, closed) or (conn.uid in unsure
+                                              and abs(conn.ts - closed) <= CLOSING_SECONDS))
+            and ports_in_ranges(conn, session, config)
             and not opener_unknown(conn, session, config, profile)]
         if len(near) != 1:
             continue

@@ -17,6 +17,7 @@ from flowcheck.model import Connection, NdmpStream, Session
 from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.pools import Endpoints, claim
+from flowcheck.sessions.reset_answered import logs_after_close
 
 # A connection whose first FIN comes within this long of its first captured packet, with
 # nothing but bare ACKs before it, is seen only closing (close_only): a job's engine
@@ -30,14 +31,24 @@ def close_only(conn: Connection) -> bool:
     CLOSING_SECONDS of it (the bare ACKs before it answer a FIN or the last data before
     the capture), a FIN acknowledged (Connection.orig_fin_acked, resp_fin_acked: a close
     that went through; FINs resent unanswered are a stall, trial37b
-    state-flushed-capture-started-late-media's data_stalled)? Such a connection was open
+    state-flushed-capture-started-late-media's data_stalled), or answered by the peer's
+    own FIN, which the capture lacks but the FIN's sender acknowledged, in a capture of
+    one direction (Connection.orig_fin_unseen, resp_fin_unseen, the peer's packets none;
+    not a capture with loss of both: field38-matrix/agent-killed-loss-before-start from
+    frame 764, the data connection first seen at the media server's ACK of its last
+    data, stays a data connection; the agent's packets only: cutcb64b,
+    field51-matrix/clean-restore-routed-captured-in-on-media from frame 294 read the
+    callback 10.77.1.2:6041 -> 10.77.0.1:5001, its FIN and its ACK of the media
+    server's, as a data connection)? Such a connection was open
     before the capture and ends as it begins: it shows its job closing, not a resource
     running (leftover62: a Backup Exec agent closes its callback just before the control
     connection, so a capture starting at the callback's FIN, or at the media server's
     ACK of it, took it for a running data connection of a job that was ending)."""
     if conn.syn_seen or conn.synack_seen or conn.orig_bytes or conn.resp_bytes \
             or conn.rst_frames or not conn.fin_frames \
-            or not (conn.orig_fin_acked or conn.resp_fin_acked):
+            or not (conn.orig_fin_acked or conn.resp_fin_acked
+                    or (conn.orig_fin_unseen and not conn.orig_pkts)
+                    or (conn.resp_fin_unseen and not conn.resp_pkts)):
         return False
     return conn.fin_frames[0] == conn.first_frame or (
         conn.fin_ts is not None and conn.fin_ts - conn.ts <= CLOSING_SECONDS)
@@ -62,13 +73,23 @@ def close_ts(control: Connection) -> float | None:
 
 def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Connection],
                            streams: Mapping[str, NdmpStream], endpoints: Endpoints,
-                           config: Config, profile: Profile) -> set[tuple[str, str]]:
+                           config: Config, profile: Profile
+                           ) -> tuple[set[tuple[str, str]], set[str]]:
     """Name each session's callback held only closing (close_only) beside its control
     connection's close, when the capture lets it tell; returns the (agent, media server)
     host pairs whose every session's control connection opened before the capture and
     shows its close: close-only connections between them are no callback but by this
     rule (sessions.callback_sweep leaves them out: the first captured packet of a
-    connection open before the capture says nothing of which job opened it).
+    connection open before the capture says nothing of which job opened it), and the
+    uids of the connections that may have been a session's callback by that rule
+    (_rival, as below) but were named none's, beside another connection that may be it
+    too (another such, or one first seen at the media server's packet: _seen_from_media):
+    which was the callback the capture cannot tell, so neither the sweep nor
+    sessions.callback_from_ack names them either (cutcb64b:
+    lab-trial28-ndp/routed-ptb-blackhole-agent from frame 68, the data connection
+    10.77.1.2:6001 <-> 10.77.0.1:5002 first seen at the agent's ACK after the control
+    connection's close, the callback first seen at the media server's FIN, was named
+    the callback by the sweep, step 2 `ok`; lab-trial17/mtu-blackhole-media from 40).
 
     A connection may be the callback of a session whose control connection opened before
     the capture (its outcome midstream) and was seen closing (close_ts) when the profile's
@@ -108,7 +129,7 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
         if closed is not None:
             closing[session.id] = closed
     if profile.callback != "connection" or not closing:
-        return set()
+        return set(), set()
     announced = {(a.ip, a.port) for session in sessions for a in session.announced}
     # Connections of a callback's shape (no opening or payload captured, to the media
     # range), by (first sender, other end), in time order: each session looks only at
@@ -174,8 +195,14 @@ def name_closing_callbacks(sessions: Iterable[Session], control_of: dict[str, Co
         session.callback_uid = conn.uid
         session.callback_closing = True
         claim(endpoints, conn, session, "callback")
-    return {pair for pair, members in by_pair.items()
-            if all(s.id in closing for s in members)}
+    # Unnamed, each may yet be the callback of a session with another connection that
+    # may be it too (two found, or one first seen at the media server's packet): which,
+    # the capture cannot tell. A lone one is left to the sweep, as before.
+    chosen = {conn.uid for conn in named.values()}
+    return ({pair for pair, members in by_pair.items()
+             if all(s.id in closing for s in members)},
+            {uid for uid, ids in fitting.items() if uid not in chosen and any(
+                len(candidates[i]) > 1 or i not in homeless for i in ids)})
 
 
 def _seen_from_media(session: Session, closed: float,
@@ -209,15 +236,20 @@ def _nearest(conn: Connection, session_ids: list[str], closing: Mapping[str, flo
 
 def _spoken(stream: NdmpStream | None) -> list[float]:
     """The times (seconds, sorted) of the control stream's NDMP messages other than
-    CONNECT_CLOSE, and of each side's last payload packet before the first FIN
-    (NdmpStream.payload_before_fin) when it holds no message read and that side's records
-    were not all read (none read, TLS: tls_from, or unread_last): a record not read may
-    be any message (review63a: lab/tls-clean.pcap from frame 706 without the callback's
-    frames named its data connection the callback, "no job message between", with the
-    agent's TLS records between). [] without a stream (nothing says the job spoke)."""
+    CONNECT_CLOSE and a log message its receiver answered with a bare RST (after its
+    close: reset_answered.logs_after_close), and of each side's last payload packet
+    before the first FIN (NdmpStream.payload_before_fin) when it holds no message read
+    and that side's records were not all read (none read, TLS: tls_from, or
+    unread_last): a record not read may be any message (review63a: lab/tls-clean.pcap
+    from frame 706 without the callback's frames named its data connection the
+    callback, "no job message between", with the agent's TLS records between).
+    [] without a stream (nothing says the job spoke)."""
     if stream is None:
         return []
-    spoken = [m.ts for m in stream.messages if m.name != "NDMP_CONNECT_CLOSE"]
+    # A log message answered by a bare RST came after its receiver's close (cutcb64b).
+    late = logs_after_close(stream)
+    spoken = [m.ts for m in stream.messages
+              if m.name != "NDMP_CONNECT_CLOSE" and m.frame not in late]
     for side, packet in stream.payload_before_fin.items():
         read = {m.frame for m in stream.messages if m.direction == side}
         if packet.frame not in read and (not read or side in stream.tls_from

@@ -20,6 +20,7 @@ from flowcheck.model import (
 )
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
+from flowcheck.sessions.closing_unheld import control_close_unheld
 from flowcheck.verify.answer_seen import (
     answer_seen,
     callback_due,
@@ -30,6 +31,7 @@ from flowcheck.verify.answer_seen import (
 from flowcheck.verify.attempts import one_way_words, unseen_way
 from flowcheck.verify.before_job import ended_step
 from flowcheck.verify.callback_address import elsewhere_note
+from flowcheck.verify.callback_from_ack import from_ack_words
 from flowcheck.verify.callback_tie import tie_note
 from flowcheck.verify.callback_unreached import (
     callback_allows,
@@ -43,7 +45,12 @@ from flowcheck.verify.callback_unreached import (
     unsent_words,
 )
 from flowcheck.verify.capture_time import after, opened_at, time_enough
-from flowcheck.verify.closing_candidates import candidates_step, closing_candidates
+from flowcheck.verify.closing_candidates import (
+    UNHELD_BESIDE,
+    candidates_step,
+    closing_candidates,
+    unheld_close_words,
+)
 from flowcheck.verify.connect_said import ndmp_port_only
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.details import (
@@ -95,7 +102,8 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
         if closing:
             return candidates_step(spec, session, closing, "; or the callback came before the "
                                    "capture, which started after the control connection "
-                                   "had opened")
+                                   "had opened", *([UNHELD_BESIDE]
+                                                   if control_close_unheld(control) else []))
         return make_step(spec, "unknown",
                          detail="unknown: no callback in the capture, which started after the "
                             "control connection had opened: it may have come before")
@@ -193,9 +201,15 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
         return ambiguous_step(ctx, session, spec)
     if session.callback_uid is None:
         ttls = taken_on_media_server(ctx, session)  # trial 26 D6
-        # On the agent (newuser66 item 3), unless a filter may have kept its SYNs out.
-        own = "" if ttls or ndmp_port_only(ctx) else taken_on_agent(ctx, session)
-        hint = "" if ttls and stopped_at_callback(session, control) else _port_only_hint(ctx)
+        # The job stopped there, no recorded filter keeping only the NDMP port: the
+        # placement, not a filter, explains the absence (a filter that hid a callback
+        # that opened would have left the job going on; newuser67 item 2).
+        placed = stopped_at_callback(session, control) and not _port_filter_recorded(ctx)
+        # On the agent (newuser66 item 3), unless a filter may have kept its SYNs out:
+        # the capture holds other connections, or the job stopped there.
+        own = "" if ttls or (ndmp_port_only(ctx) and not placed) else \
+            taken_on_agent(ctx, session)
+        hint = "" if (ttls or own) and placed else _port_only_hint(ctx)
         # The agent's range full throughout: no source port for it (verify.range_stops).
         stop = callback_stop(ctx, session, control.ts, callback_due(ctx, session))
         into = (f"into {ctx.ranges('media')} after the control connection opened")
@@ -241,10 +255,15 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
     # Seen only closing (sessions.only_closing.name_closing_callbacks): named by its
     # direction, ports and close (no job message between it and the control connection's
     # close), which a data connection's may share (newuser65 late-killed.pcap).
-    closing = (f"seen only closing (its FIN, {frame_text(conn.fin_frames[0])}, beside the "
-               "control connection's close, no job message between): taken for the "
-               "callback by its direction, ports and that close alone"
-               if session.callback_closing and conn.fin_frames else "")
+    # Beside a control connection whose close the capture does not hold
+    # (sessions.closing_unheld): by its host pair, ports and close (closing_candidates).
+    closing = "" if not (session.callback_closing and conn.fin_frames) else \
+        unheld_close_words(conn, control) if control_close_unheld(control) else (
+            f"seen only closing (its FIN, {frame_text(conn.fin_frames[0])}, beside the "
+            "control connection's close, no job message between): taken for the "
+            "callback by its direction, ports and that close alone")
+    if session.callback_from_ack:
+        closing = from_ack_words(ctx, session, conn)
     return make_step(spec, "ok", [conn.uid], opening_frames(conn),
                      "; ".join(w for w in (closing, connection_detail(ctx, conn, session,
                                                                       ports), note)
@@ -261,6 +280,14 @@ def _port_only_hint(ctx: Context) -> str:
     port = ctx.config.ndmp_port
     return (f". The capture holds only connections to the NDMP port {port}: if a capture "
             f"filter kept only that port (tcpdump 'port {port}'), capture again without it")
+
+
+def _port_filter_recorded(ctx: Context) -> bool:
+    """Does every file of the capture record a capture filter that keeps only the NDMP
+    port (verify.capture_filter.port_only_capture, kind "filter")? Then a callback SYN
+    missing from it may have been filtered out wherever the capture was taken."""
+    found = ctx.port_only_capture
+    return found is not None and found.kind == "filter"
 
 
 def _last_message(ctx: Context, control: Connection) -> NdmpMessage | None:

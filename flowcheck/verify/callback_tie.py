@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from flowcheck.model import Connection, Session
 from flowcheck.sessions import CALLBACK_SLACK_SECONDS
 from flowcheck.sessions.classify import asked_nothing, connection_outcome, end_of
+from flowcheck.sessions.only_closing import close_ts
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import is_open, judged
 from flowcheck.verify.step_base import ports_in_range
@@ -61,6 +62,12 @@ def tie_note(ctx: Context, session: Session, conn: Connection) -> tuple[str, lis
                 and not asked_nothing(control)):
             continue
         if other.callback_uid is None:
+            if session.callback_closing and _has_own_closing(other, control):
+                # Named by its close beside this session's, the other's callback may be
+                # a connection of its own closing (lab/concurrent-jobs.pcap from frame
+                # 894 and 897: "seen only closing" beside "tied by order" to the job
+                # whose callback 6087 -> 5051 closed there).
+                continue
             if ctx.order.follows(conn.first_frame, conn.ts, control.first_frame, control.ts):
                 others.append(other)
         elif not others and not (session.callback_closing and other.callback_closing) \
@@ -137,3 +144,16 @@ def _swappable(ctx: Context, session: Session, theirs: Connection, control: Conn
     own = ctx.by_uid[session.control_uid]
     return (connection_outcome(theirs) == "midstream"
             and ctx.order.open_at(theirs, own, end_of(own) + CALLBACK_SLACK_SECONDS))
+
+
+def _has_own_closing(other: Session, control: Connection) -> bool:
+    """Has `other` (its control connection `control`, open before the capture: outcome
+    midstream) a callback of its own in the capture, as far as connections held only
+    closing tell? Its close captured (sessions.only_closing.close_ts): name_closing_callbacks
+    weighed it before naming another's callback by its close (a callback fitting it as
+    well, it left without one of its own, named none). Its close not captured: a
+    connection that may be its callback claimed as its closing (Session.closing_only,
+    sessions.closing_unheld)."""
+    if connection_outcome(control) != "midstream":
+        return False
+    return close_ts(control) is not None or bool(other.closing_only)

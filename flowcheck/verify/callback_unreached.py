@@ -55,36 +55,45 @@ def _taken_on(ctx: Context, session: Session, host: str) -> str:
 
 def unsent_words(ctx: Context, session: Session, ttls: str) -> str:
     """step_missing's words for the callback no SYN of which left the agent the capture
-    was taken on (ttls: taken_on_agent's words). By the TTLs alone the point may be on
-    the agent's segment rather than on the agent (verify.ttl.taken_on_words): a bridging
-    (layer 2) firewall between them keeps the TTL, so it is named beside the agent's
-    own rules, and only routers are ruled out (review63e)."""
+    was taken on (ttls: taken_on_agent's words): the agent never sent it out of this
+    interface, its own firewall's output rule dropping or rejecting it or its connect
+    failing locally (newuser67 item 2: an nft output `reject with tcp reset` answers the
+    agent's connect "Connection refused" and puts nothing on the wire). By the TTLs alone
+    the point may be on the agent's segment rather than on the agent
+    (verify.ttl.taken_on_words): a bridging (layer 2) firewall between them keeps the TTL,
+    so it is named beside the agent's own rules, and only routers are ruled out
+    (review63e)."""
     segment = not _marked(ctx, session)
     return (f". This capture was taken on the agent {session.remote_agent} ({ttls}), "
             "which sees leaving packets after the agent's own firewall: no SYN of the "
             "callback left it, so neither the media server's firewall nor a "
-            + ("router" if segment else "device") + " between "
-            "them is the cause; the agent never sent it (its log tells)"
-            + (", its own outbound rules dropped it, or, were this capture taken on its "
-               "segment rather than on the agent, a bridging (layer 2) firewall between "
-               "the agent and this capture point did" if segment else
-               " or its own outbound rules dropped it"))
+            + ("router" if segment else "device") + " between them is the cause: the "
+            "agent never sent the callback SYN out of this interface, its own firewall's "
+            "output rule dropping or rejecting it (a reject fails the agent's connect at "
+            "once, \"Connection refused\", a drop leaves it to time out; neither puts a SYN "
+            "on the wire) or its connect failing locally (no source port: \"Cannot assign "
+            "requested address\"); the agent's log says which"
+            + ("; or, were this capture taken on its segment rather than on the agent, a "
+               "bridging (layer 2) firewall between the agent and this capture point "
+               "dropped it" if segment else ""))
 
 
 def unsent_fix(ctx: Context, session: Session) -> str:
-    """The fix for unsent_words: the agent's log and its own outbound rules (and a
-    bridging firewall before the capture point, by the TTLs alone), no other capture
+    """The fix for unsent_words: the agent's log, then its own outbound rules for a
+    refused or timed-out connect (and a bridging firewall before the capture point, by
+    the TTLs alone), its range for a connect with no source port; no other capture
     point."""
     segment = "" if _marked(ctx, session) else (
         ", and in any bridging firewall between the agent and this capture point (the "
         "TTLs cannot tell the agent from its segment)")
-    return (f"Read the agent {session.remote_agent}'s log at that time: a failed connect "
-            "(\"Cannot assign requested address\", \"no free port\", a refused bind) means "
-            "it never sent the callback; otherwise allow TCP from "
+    return (f"Read the agent {session.remote_agent}'s log at that time: a connect that "
+            "failed \"Connection refused\" or timed out with no SYN in this capture is its "
+            "own firewall's output rule (a reject or a drop): allow TCP from "
             f"{session.remote_agent} to {session.media_server} ports {ctx.ranges('media')} "
             "in the agent's own outbound rules (this capture, taken on the agent, sees its "
-            f"leaving packets only after them, so a SYN they drop is not in it){segment}"
-            f"{OTHER_PRODUCT_FIX}.")
+            f"leaving packets only after them, so a SYN they drop is not in it){segment}; "
+            "a failed connect \"Cannot assign requested address\" or \"no free port\" means "
+            f"it had no source port to send the callback from{OTHER_PRODUCT_FIX}.")
 
 
 def _marked(ctx: Context, session: Session) -> bool:

@@ -21,6 +21,7 @@ from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, Step, endpoint
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions.classify import connection_outcome
+from flowcheck.sessions.closing_unheld import unheld_close_fits
 from flowcheck.sessions.only_closing import CLOSING_SECONDS, close_ts, closes_with, job_spoke
 from flowcheck.verify.context import Context
 from flowcheck.verify.shared import announced_endpoints
@@ -41,13 +42,21 @@ def closing_candidates(ctx: Context, session: Session, control: Connection
     range, neither end an endpoint a control
     connection announced (that is a data connection's), the job silent on its control
     stream between the connection's first packet and the close (only_closing.job_spoke:
-    one closed while the job spoke is its data connection closing)."""
+    one closed while the job spoke is its data connection closing). Its control
+    connection's close not captured, those sessions.closing_unheld.unheld_close_fits
+    tells, no callback and no other session's, in capture order."""
     closed = close_ts(control)
     if session.callback_uid is not None or ctx.profile.callback != "connection" \
-            or closed is None or connection_outcome(control) != "midstream":
+            or connection_outcome(control) != "midstream":
         return []
     announced = announced_endpoints(ctx)
     stream = ctx.stream_by_uid.get(control.uid)
+    if closed is None:
+        # Its close not in the capture (sessions.closing_unheld): a connection another
+        # session claimed (its closing, data) is named by that one's reading.
+        return [conn for conn in ctx.between(session.remote_agent, session.media_server)
+                if conn.role != "callback" and conn.session in (None, session.id)
+                and unheld_close_fits(conn, session, control, stream, announced, ctx.config)]
     found = []
     for conn in ctx.between(session.remote_agent, session.media_server):
         if conn.role in ("control", "callback") \
@@ -72,12 +81,14 @@ def _unopened(conn: Connection, closed: float) -> bool:
 
 
 def candidates_step(spec: StepSpec, session: Session, conns: list[Connection],
-                    tail: str = "") -> Step:
+                    tail: str = "", beside: str = "beside the control connection's close"
+                    ) -> Step:
     """Step 2 `unknown` naming each of `conns` (closing_candidates) by its agent and
     media server ends (model.endpoint: an IPv6 address in brackets) and its first FIN's
     frame, else its first frame (no direction: the capture holds none of their
     openings); tail: words appended ("; " and why else the
-    callback may not be in the capture)."""
+    callback may not be in the capture); beside: where they were first seen (UNHELD_BESIDE:
+    the control connection's close not captured)."""
     def named(conn: Connection) -> str:
         agent = (conn.orig_h, conn.orig_p) if conn.orig_h == session.remote_agent \
             else (conn.resp_h, conn.resp_p)
@@ -91,14 +102,33 @@ def candidates_step(spec: StepSpec, session: Session, conns: list[Connection],
     if len(conns) == 1:
         return make_step(spec, "unknown", frames=frames, detail=(
             f"unknown: {names} may be this session's callback: the capture holds no opening "
-            "or payload of it, first seen beside the control connection's close, its ports "
+            f"or payload of it, first seen {beside}, its ports "
             "a callback's (agent port, media port in the media range) as well as a data "
             "connection's, and which it was the capture cannot tell (no job message read "
             "names its endpoints)" + tail))
     return make_step(spec, "unknown", frames=frames,
                      detail=f"unknown: {names} may be this session's callback: the capture holds "
-                     "no opening or payload of any of them, each first seen beside the "
-                     "control connection's close, their ports a callback's (agent port, media "
+                     f"no opening or payload of any of them, each first seen {beside}, "
+                     "their ports a callback's (agent port, media "
                      "port in the media range) as well as a data connection's, and which one "
                      "was the callback it cannot tell (no job message read names their "
                      "endpoints)" + tail)
+
+
+# Where candidates_step's connections were first seen when the capture holds no close of
+# the control connection (sessions.closing_unheld).
+UNHELD_BESIDE = (f"within {CLOSING_SECONDS:g} s of the control connection's last captured "
+                 "packet, its close not in the capture")
+
+
+def unheld_close_words(conn: Connection, control: Connection) -> str:
+    """Step 2's words for a callback named by sessions.closing_unheld (Session.
+    callback_closing, the control connection's close not captured, its first sender the
+    session's agent): held only closing, its FIN's frame, the control connection's last
+    captured packet's frame."""
+    return (f"seen only closing (its FIN, {frame_text(conn.fin_frames[0])}, within "
+            f"{CLOSING_SECONDS:g} s of the control connection's last captured packet, "
+            f"{frame_text(control.last_frame)}, its close not in the capture; no job message "
+            "after it): taken for the callback by its direction, host pair, media port and "
+            "that close alone (the only such connection; a data connection closing has the "
+            "same shape)")

@@ -34,6 +34,7 @@ from flowcheck.verify.receiver_close import (
     waited_words,
 )
 from flowcheck.verify.replies import HALTS, abnormal_reason
+from flowcheck.verify.reset_crossed import uncrossed_side, uncrossed_words
 from flowcheck.verify.reset_first import control_reset_sender, reset_before
 from flowcheck.verify.rst_words import cited_rsts, reset_time, reset_words
 from flowcheck.verify.sent_after_reset import reset_went_on_words, sent_after_reset
@@ -141,6 +142,9 @@ def _report(ctx: Context, session: Session, conn: Connection,
             who = role_words(conn, session, conn.host(named[0]))  # the other side answered
         if not forged and resets_between(ctx, conn):  # two capture points: trial 26 D4
             forged = resets_between_words(conn)
+        elif not forged and (side := uncrossed_side(ctx, conn)) is not None:
+            forged = uncrossed_words(conn, session, side)  # one end's only: review64c
+            who = role_words(conn, session, conn.host(side))
         if forged:
             who = f"a device between them, in the name of {who}"
         head = (f"The data connection {words} was reset by {who} ({reset_words(conn)}"

@@ -30,6 +30,7 @@ from flowcheck.sessions.classify import originator_aborted
 from flowcheck.sessions.local import icmp_word
 from flowcheck.sessions.unheard_ack import acks_repeated, synack_resent
 from flowcheck.verify.after_close import gone_before, job_ended, late_refusal
+from flowcheck.verify.candidate_data import closing_beside
 from flowcheck.verify.capture_time import CaptureTime, after, after_last, time_enough
 from flowcheck.verify.census import Census, take_census
 from flowcheck.verify.context import Context, opening_frames
@@ -421,7 +422,8 @@ def flow_hidden(ctx: Context, session: Session, conns: list[Connection], key: st
                     f"{lacking_words(ctx, receiver, sender, conn.ts)}, whose ACKs would tell "
                     "whether they arrived")
     if all(not c.fin_frames and not c.rst_frames for c in conns) and \
-            not any(time_enough(ctx, c.ts, c.first_frame) for c in conns):
+            not any(time_enough(ctx, c.ts, c.first_frame) for c in conns) and \
+            not closing_beside(ctx.by_uid[session.control_uid], conns):
         first = min(conns, key=lambda c: c.ts)
         # It opened (its handshake, or its ACKs, in the capture): what cannot be seen is
         # its data, not "whether it was answered" (newuser54), and no TCP retry is waited

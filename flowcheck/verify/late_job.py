@@ -88,7 +88,9 @@ def joined_late_words(ctx: Context, session: Session, control: Connection) -> st
                 and conn.first_frame]
     first = min(captured, key=lambda c: c.first_frame, default=control)
     what = ("its control connection" if first is control else
-            "its callback" if first.uid == session.callback_uid else "its data connection")
+            "its callback" if first.uid == session.callback_uid else
+            "its connection held only closing" if first.uid in session.closing_only
+            else "its data connection")
     # Which end opened a connection the capture holds no opening of is not in it (trial
     # 20 D3); a control connection's runs to the NDMP port.
     opened = first is not control and first.syn_seen

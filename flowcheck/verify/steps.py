@@ -20,6 +20,7 @@ from flowcheck.sessions.unseen import cut_last_word, side_words
 from flowcheck.verify.after_close import job_ended
 from flowcheck.verify.before_job import ended_step
 from flowcheck.verify.callback_step import callback_step
+from flowcheck.verify.candidate_data import note_callback_candidates
 from flowcheck.verify.capture_time import after, opened_at
 from flowcheck.verify.closed_job import ended_beside_job, ended_step_of
 from flowcheck.verify.context import Context
@@ -81,6 +82,7 @@ def check_steps(ctx: Context) -> None:
             started_mid_session(ctx, session, control, late)
         check_order(ctx, session)
         _note_cut_last_word(ctx, session)
+        note_callback_candidates(ctx, session)  # step 2's maybe-callbacks among the data
 
 
 def _evaluate(ctx: Context, session: Session, spec: StepSpec,
