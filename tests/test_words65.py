@@ -25,6 +25,7 @@ from stored import shared_analysis, sidecar, stored_analysis
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 PORT_IN_USE = CAPTURES / "field53-matrix" / "port-in-use-routed-captured-in-on-agent.pcap.gz"
 REJECTED = CAPTURES / "ndmjob-firewall" / "v4-media-reject-adminprohib.pcap"
+LEFT_OUT = CAPTURES / "words65" / "ndmjob-clean-any-on-media-agent-tcp-left-out.pcap.gz"
 # Where the IPv4 header starts, by link type: Ethernet, Linux cooked v1 and v2.
 _IP_AT = {1: 14, 113: 16, 276: 20}
 
@@ -106,3 +107,20 @@ def test_a_connect_error_at_once_says_how_long_a_windows_connector_resends(
                 "ICMP unreachable, which the capture lacks) or an unreachable host, not on a "
                 f"drop (TCP gives a dropped SYN up only after resending it, {words}), so it "
                 "was most likely rejected") in message, message
+
+
+def test_a_capture_placed_on_the_media_server_is_not_sent_there() -> None:
+    """`tcpdump -i any` on the media server, the agent's TCP left out, its ARP and UDP
+    kept: the cooked marks place the capture on 10.77.0.1, which the fix said to capture
+    on ("where both directions' TCP pass (on the media server itself)")."""
+    [finding] = [f for f in shared_analysis(LEFT_OUT).findings
+                 if f.code == "capture_one_direction"]
+    assert "only its TCP is missing" in finding.message
+    assert "on the media server itself" not in finding.fix
+    assert finding.fix == (
+        "Capture 10.77.0.2's TCP to 10.77.0.1 too: a capture filter that holds both "
+        "directions' TCP (or none). This capture was taken on the media server 10.77.0.1 "
+        "itself (its Linux cooked headers mark 10.77.0.1's SYNs to 10.77.0.2 sent by the "
+        "capture host, at TTL 64, an initial value), which both directions' TCP pass: "
+        "capture there again so, on every interface (tcpdump -i any), or on the agent "
+        "10.77.0.2.")
