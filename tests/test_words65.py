@@ -22,10 +22,15 @@ from pathlib import Path
 from pcap_records import Record, read_records, write_records
 from stored import shared_analysis, sidecar, stored_analysis
 
+from flowcheck.model import Connection
+from flowcheck.verify.arrival import twice_words
+
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 PORT_IN_USE = CAPTURES / "field53-matrix" / "port-in-use-routed-captured-in-on-agent.pcap.gz"
 REJECTED = CAPTURES / "ndmjob-firewall" / "v4-media-reject-adminprohib.pcap"
 LEFT_OUT = CAPTURES / "words65" / "ndmjob-clean-any-on-media-agent-tcp-left-out.pcap.gz"
+MERGED = (CAPTURES / "field58-matrix"
+          / "ndmjob-control-syns-dropped-by-agent-both-hosts-any-merged-sll2.pcap.gz")
 # Where the IPv4 header starts, by link type: Ethernet, Linux cooked v1 and v2.
 _IP_AT = {1: 14, 113: 16, 276: 20}
 
@@ -124,3 +129,37 @@ def test_a_capture_placed_on_the_media_server_is_not_sent_there() -> None:
         "capture host, at TTL 64, an initial value), which both directions' TCP pass: "
         "capture there again so, on every interface (tcpdump -i any), or on the agent "
         "10.77.0.2.")
+
+
+def _merged_control() -> Connection:
+    """field58's control connection: 9 SYNs, each captured leaving M and arriving at A
+    (18 packets of M's), no answer."""
+    [conn] = [c for c in shared_analysis(MERGED).traffic.connections
+              if c.role == "control"]
+    assert (conn.syn_retries, conn.orig_pkts, conn.resp_pkts) == (8, 18, 0)
+    return conn
+
+
+def test_syn_copies_are_counted_whatever_the_peer_answered() -> None:
+    """The originator sent nothing but its SYNs: its packets are their copies, whatever
+    the responder sent (a reject's RST, "r"); it read "each is in the capture twice"
+    uncounted once the responder had a packet."""
+    conn = _merged_control()
+    answered = replace(conn, resp_pkts=1, history=conn.history + "r")
+    assert twice_words(answered) == "the 9 are in the capture 18 times"
+    assert twice_words(replace(answered, orig_pkts=17)) == (
+        "8 of the 9 are in the capture twice (the other once: the capture lacks its other "
+        "copy)")
+    assert twice_words(replace(answered, orig_pkts=9), "each SYN") == (
+        "the 9 SYNs are in the capture once each")
+
+
+def test_syn_copies_are_not_counted_among_the_originators_other_packets() -> None:
+    """An ACK, data, a FIN or a RST of the originator's is among orig_pkts: the copies
+    cannot be told per SYN, so no count is said ("each is in the capture twice" was)."""
+    conn = _merged_control()
+    for other in (replace(conn, orig_pkts=20, resp_pkts=2, history=conn.history + "hA"),
+                  replace(conn, orig_pkts=19, orig_rst=True, history=conn.history + "R"),
+                  replace(conn, orig_pkts=20, orig_bytes=10, history=conn.history + "hAD")):
+        assert twice_words(other) == "copies of them are in the capture"
+        assert twice_words(other, "each SYN") == "copies of the SYNs are in the capture"
