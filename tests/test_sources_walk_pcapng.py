@@ -213,19 +213,22 @@ def test_payloads_of_words_equal_to_the_epb_type_cost_the_scan_no_memory(order: 
     """Every payload word equal to the EPB type (an array of 32-bit 6s being backed up) is
     a candidate of the scan until its length is tested: a scan of the whole buffer at
     once held about 40 bytes of temporaries a word (132 MiB for a 16 MiB chunk, the
-    block-by-block walk 2.8 MiB). The scan goes by slices: its peak is a slice's."""
+    block-by-block walk 2.8 MiB). The scan goes by slices: its peak is a slice's, and
+    every slice's blocks are found (none read one at a time)."""
     data = section(order) + interface(order, 65535) + b"".join(
         enhanced(order, 0, n, 0, struct.pack(order + "I", EPB_TYPE) * 250)
         for n in range((4 << 20) // 1032))
+    parser = BlocksCounted()
     tracemalloc.start()
     try:
-        located = PcapngParser().locate(data, 0)
+        located = parser.locate(data, 0)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     same(located, ReferenceParser().locate(data, 0))
     assert len(located.records) == (4 << 20) // 1032 and located.error is None
     assert peak < len(data)  # a slice's 2.3 MB; the whole-buffer scan's 34.7 MB
+    assert parser.blocks == 2  # the section and interface blocks alone
 
 
 class BlocksCounted(PcapngParser):
