@@ -84,7 +84,9 @@ class PcapngParser:
         self._stretch = STRETCH_MIN
         self._numbered = 0  # NUMBERED_TYPES blocks in the buffer last located
         self.walk_ahead: WalkAhead | None = None  # another process walking ahead (reader.py)
-        self._scan: EpbScan | None = None  # the buffer being walked's EPB candidates
+        # The buffer being walked's EPB candidates, per byte order: kept across sections
+        # of one order (a scan per section would cost the whole buffer each time).
+        self._scans: dict[str, EpbScan] = {}
         self._block_bytes = 0.0  # mean bytes a block in the last buffer (scan or chain)
         self._scan_steps = 0  # the scans' Python steps in the buffer being walked
         self._scan_rest = 0  # buffers still to walk by the chain: look-alikes were many
@@ -113,7 +115,7 @@ class PcapngParser:
         off = 0
         size = len(buf)
         self._missing = 0
-        self._scan = None  # this buffer's EPB candidates, once scanned
+        self._scans = {}  # this buffer's EPB candidates, once scanned
         self._scan_steps = 0
         blocks = 0  # EPBs in runs
         while off + 12 <= size:
@@ -135,7 +137,7 @@ class PcapngParser:
             if after is None:
                 break
             off = after
-        self._scan = None
+        self._scans = {}
         if blocks:  # the next buffer's choice of run walk
             self._block_bytes = off / blocks
             self._scan_rest = (SCAN_REST if self._scan_steps * STEPS_PER_BLOCK > blocks
@@ -171,14 +173,15 @@ class PcapngParser:
         if not off & 3 and self._block_bytes <= SCAN_MAX_BLOCK and not self._scan_rest:
             if off + 12 > len(buf) or struct.unpack_from(self.order + "I", buf, off)[0] != EPB_TYPE:
                 return [], off  # no run here (a section or interface block): no scan
-            if self._scan is None:
+            scan = self._scans.get(self.order)
+            if scan is None:  # candidates from off on: later runs are further on
                 size = len(buf)
                 words = np.frombuffer(buf, ">u4" if self.order == ">" else "<u4",
                                       count=size >> 2)
-                self._scan = EpbScan(words, off >> 2, size)
-            steps = self._scan.steps
-            found = self._scan.run(off >> 2)
-            self._scan_steps += self._scan.steps - steps
+                scan = self._scans[self.order] = EpbScan(words, off >> 2, size)
+            steps = scan.steps
+            found = scan.run(off >> 2)
+            self._scan_steps += scan.steps - steps
             return found
         if self.order == HOST_ORDER and not off & 3:
             return self._epb_run_native(buf, off)
@@ -293,8 +296,7 @@ class PcapngParser:
         size = len(buf)
         block_type = unpack_from(self.order + "I", buf, off)[0]
         if block_type == SHB_TYPE:
-            self._set_byte_order(buf, off, base)
-            self._scan = None  # read in the section's byte order
+            self._set_byte_order(buf, off, base)  # the scan of that order (_scans)
         block_length = unpack_from(self.order + "I", buf, off + 4)[0]
         if block_length < 12 or block_length % 4 or block_length > MAX_BLOCK_LENGTH:
             raise BlockError(f"block at byte offset {base + off} has an invalid length "

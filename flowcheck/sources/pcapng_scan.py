@@ -32,23 +32,34 @@ EPB_TYPE = 6
 SCAN_MAX_BLOCK = 4096
 # More Python steps than one in this many blocks: the scan is given up for SCAN_REST buffers.
 STEPS_PER_BLOCK, SCAN_REST = 16, 16
+# Words of the buffer (256 KiB) each pass of the scan looks at: its temporaries' bound.
+SCAN_SLICE = 1 << 16
 
 
 class EpbScan:
-    """The EPB candidates of one buffer (host byte order, from word `first` on), found once
+    """The EPB candidates of one buffer (the section's byte order, from word `first` on), found once
     and searched by every run walked in that buffer."""
 
     def __init__(self, words: np.ndarray, first: int, size: int) -> None:
-        """words: the buffer as uint32 (host order), size: the buffer's length in bytes."""
-        at = np.flatnonzero(words[first:] == EPB_TYPE)
-        at += first
-        lengths = words[np.minimum(at + 1, words.shape[0] - 1)].astype(np.int64)
-        ends = at * 4 + lengths  # byte offset after each block
-        sane = (at + 1 < words.shape[0]) & (lengths >= 32) & (lengths & 3 == 0) & (ends <= size)
-        at, lengths, ends = at[sane], lengths[sane], ends[sane]
-        whole = words[(ends >> 2) - 1] == lengths
-        self.at = at[whole]  # word offsets of the candidates, ascending
-        self.next = ends[whole] >> 2  # word offset of the block after each
+        """words: the buffer as uint32 (the section's byte order), size: the buffer's
+        length in bytes. The words are scanned SCAN_SLICE at a time: a payload of words
+        equal to the EPB type (an array of 32-bit 6s) makes every word a candidate, and
+        the temporaries of a pass (about 40 bytes a candidate) stay a slice's."""
+        found_at, found_next = [], []
+        for start in range(first, words.shape[0], SCAN_SLICE):
+            at = np.flatnonzero(words[start:start + SCAN_SLICE] == EPB_TYPE)
+            at += start
+            lengths = words[np.minimum(at + 1, words.shape[0] - 1)].astype(np.int64)
+            ends = at * 4 + lengths  # byte offset after each block
+            sane = ((at + 1 < words.shape[0]) & (lengths >= 32) & (lengths & 3 == 0)
+                    & (ends <= size))
+            at, lengths, ends = at[sane], lengths[sane], ends[sane]
+            whole = words[(ends >> 2) - 1] == lengths
+            found_at.append(at[whole])
+            found_next.append(ends[whole] >> 2)
+        # Word offsets of the candidates, ascending, and of the block after each.
+        self.at = np.concatenate(found_at) if found_at else np.empty(0, np.int64)
+        self.next = np.concatenate(found_next) if found_next else np.empty(0, np.int64)
         following = np.empty(self.at.shape[0], np.bool_)
         np.equal(self.next[:-1], self.at[1:], out=following[:-1])
         following[-1:] = False
