@@ -2,7 +2,7 @@
 not a refusal the job met.
 
 A connector's TCP resends an unanswered SYN until it gives the connect up (RFC 6298 5.7,
-RFC 9293 3.8.1; Windows: 2 resends, about 21 s; Linux: 6 or 10 resends, two minutes or
+RFC 9293 3.8.1; Windows: 2 or 4 resends, 21 to 31 s; Linux: 6 or 10 resends, two minutes or
 more: verify.syn_give_up) whether or not the job that asked for the connection still
 waits for it. When the media server gives up and closes the control
 connection, the listener it announced goes with the job; a retry that arrives later

@@ -1,7 +1,7 @@
 """A data connection's lone SYN whose connector stopped the job before TCP would resend it.
 
 An unanswered connect resends its SYN within the retransmission timeout (RFC 6298 5.7)
-and, dropped, goes on resending before TCP gives it up (about 21 s on Windows, two
+and, dropped, goes on resending before TCP gives it up (21 to 31 s on Windows, two
 minutes or more on Linux: verify.syn_give_up); a connect answered with a reject
 (a RST, an ICMP unreachable) fails at once. So when the connector itself closes the
 session (its CONNECT_CLOSE, or its FIN or RST on the control connection) within the

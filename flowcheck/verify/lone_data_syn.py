@@ -7,7 +7,7 @@ tell a drop from a reject (trial 25 D4). The control connection may
 (flowcheck.verify.connect_said): the CONNECT request carrying the endpoint answered with
 a connect's error within the retransmission timeout of the SYN says the connect failed
 at once, as it does on a reject (a RST, an ICMP unreachable) and not on a drop (TCP
-resends a dropped SYN before it gives up: about 21 s on Windows, two minutes or more on
+resends a dropped SYN before it gives up: 21 to 31 s on Windows, two minutes or more on
 Linux, verify.syn_give_up); left unanswered, or
 answered with an error only after that, says no answer reached the connector: its SYNs
 were dropped. Without such a word (Backup Exec's media server connects with no CONNECT

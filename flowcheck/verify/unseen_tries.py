@@ -15,15 +15,16 @@ on a TSval clock of its own), so a resend's TSval and IP ID look like a first SY
 Its time does: a connect follows the NDMP message that asked for it within milliseconds
 (the DATA_LISTEN reply in frame 21 and the first SYN 0.1 ms apart in that capture), while
 TCP resends an unanswered SYN from 1 s after the first (RFC 6298 2.1's initial timeout;
-Linux resends at 1 s, older Windows at 3 s) until it gives up: Windows' last resend 9 s
-after the first SYN, Linux's 63 s (6 retries) or 69 s (10, the first four 1 s apart:
-tcp_syn_linear_timeouts; verify.syn_give_up). A lone SYN whose session's last NDMP message before it
-came that long before may be such a resend (the cut of frames 22-25 of that capture, new
-user trial 56: its fourth SYN, 3.07 s after the reply, read as the connect's only one
-and "most likely rejected"). Without a session or a message before the SYN there is no
-such clock, and the SYN is read as its connect's first, as before; nor is there once the
-control connection went on in TLS before the SYN (NdmpStream.tls_start): the last
-message read is then older than what asked, which the records hide (review 56c).
+Linux and recent Windows resend at 1 s, older Windows at 3 s) until it gives up:
+Windows' last resend 9 or 15 s after the first SYN, Linux's 63 s (6 retries) or 69 s
+(10, the first four 1 s apart: tcp_syn_linear_timeouts; verify.syn_give_up). A lone SYN
+whose session's last NDMP message before it came that long before may be such a
+resend (the cut of frames 22-25 of that capture, new user trial 56: its fourth SYN,
+3.07 s after the reply, read as the connect's only one and "most likely rejected").
+Without a session or a message before the SYN there is no such clock, and the SYN is
+read as its connect's first, as before; nor is there once the control connection went on
+in TLS before the SYN (NdmpStream.tls_start): the last message read is then older than
+what asked, which the records hide (review 56c).
 """
 
 from __future__ import annotations
