@@ -7,6 +7,12 @@ connection's 4 SYNs leaving, no SYN-ACK. data_unanswered said rightly that the S
 the SYN-ACKs are dropped, then its dual-stack words narrowed it to "a firewall on the
 agent or on the way drops IPv4 to it", a direction the capture does not show (the
 SYN-ACKs were the ones dropped) (flowcheck.verify.announced_kind.other_nic_words).
+
+Run 0: a dual-stack restore over a router, the agent's process killed mid-transfer, both
+hosts' `tcpdump -i any` (Linux cooked) merged into one file: the agent's RST leaves it
+(frame 18412, outgoing, TTL 64) and arrives at the media server (18413, TTL 63).
+data_reset's fix said "if neither host reset it, look for a firewall or IPS between":
+the capture shows the agent reset it (flowcheck.verify.reset_crossed.crossed_sides).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from stored import shared_analysis
 
 HERE = Path(__file__).resolve().parents[1] / "captures" / "field78-matrix"
 SYNACKS = HERE / "dual-data-synacks-dropped-by-agent-output-media-sll2-loss.pcap.gz"
+KILLED = HERE / "dual-restore-agent-killed-routed-both-sll.pcap.gz"
 
 
 def test_unanswered_ipv4_data_beside_ipv6_control_names_no_direction() -> None:
@@ -35,3 +42,21 @@ def test_unanswered_ipv4_data_beside_ipv6_control_names_no_direction() -> None:
                 "these IPv4 connections, their SYNs or the SYN-ACKs on the way back (rules "
                 "for the IPv6 addresses alone do not let them through).") in finding.message
         assert "drops IPv4 to it" not in finding.message
+
+
+def test_a_reset_seen_leaving_the_agent_sends_no_one_to_a_device() -> None:
+    """Frame 18412 (the agent's RST, TTL 64, outgoing) and 18413 (its copy at the media
+    server's point, TTL 63): the host reset it; no firewall or IPS branch in the fix."""
+    analysis = shared_analysis(KILLED)
+    assert analysis.verdict == "fail"
+    [finding] = [f for f in analysis.findings if f.code == "data_reset"]
+    assert finding.frames == [18412]
+    assert "was reset by the agent 10.77.1.2 (RST, frame 18412; " in finding.message
+    assert ("the agent 10.77.1.2's RST (frame 18412) is in it at both, first with "
+            "10.77.1.2's initial TTL 64: it left 10.77.1.2 itself and crossed to the other "
+            "point, as a host's own RST does; no device between the capture points sent "
+            "it)") in finding.message
+    assert "firewall or IPS between" not in finding.fix
+    assert finding.fix.startswith("See the job log and the agent 10.77.1.2's NDMP service "
+                                  "and system logs at that time for why it reset the "
+                                  "transfer: the RST left the agent 10.77.1.2 itself")

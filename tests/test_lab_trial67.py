@@ -8,6 +8,8 @@ user to the hosts' logs (flowcheck.verify.cut_transfer._forged_sides).
 Item 3: captured on the agent, no RST reaches it; the media server closed control with
 the data connection still open: "its service stopped, restarted or crashed" was stated
 as fact (flowcheck.verify.control_closed._data_left_open).
+review64c: each pair given together, a point on each host, places each end's RSTs
+(flowcheck.verify.reset_crossed).
 Item 4: captured on the media server, the agent halted with CONNECT_ERROR, the data
 connection silent 30 s, the media server's FIN answered by the agent's bare RST: step 5
 read "ok" (flowcheck.verify.mid_transfer_resets.halted_drops).
@@ -77,6 +79,29 @@ def test_both_capture_points_together_read_the_same_device() -> None:
             "TTL") in finding.message
     assert "the agent 10.67.2.2's own RSTs (from frame 472 of backup-rst-agent.pcap.gz) " \
         "crossed, after them" in finding.message
+    assert finding.fix.startswith("Look for the firewall, NAT or IPS between 10.67.1.1 and "
+                                  "10.67.2.2 that reset it")
+
+
+def test_a_restores_two_capture_points_place_each_end_s_resets() -> None:
+    """review64c: restore-rst-media and restore-rst-agent given together. The RSTs in
+    10.67.2.2's name (frame 605 on, TTL 64) are only in the media server's file, never in
+    the agent's, whose point its packets leave through: the router's. The media server's
+    own RSTs (640 on) are in its own file only, the router dropping them: neither end's
+    crossed, and it read "a device ... in the name of both ends", the media server's
+    answers called the device's (flowcheck.verify.reset_crossed._placed_own)."""
+    analysis = stored_analysis(HERE / "restore-rst-media.pcap.gz",
+                               HERE / "restore-rst-agent.pcap.gz")
+    [finding] = [f for f in analysis.findings if f.code == "data_reset"]
+    assert "in the name of both ends" not in finding.message
+    assert ("was reset by a device between them, in the name of the agent 10.67.2.2 ("
+            in finding.message)
+    assert ("the RSTs in 10.67.2.2's name are in it only at 10.67.1.1's capture point "
+            "(restore-rst-media.pcap.gz), never at 10.67.2.2's own "
+            "(restore-rst-agent.pcap.gz)") in finding.message
+    assert ("the media server 10.67.1.1's own RSTs (from frame 640 of "
+            "restore-rst-media.pcap.gz) are at its own point only, after them") \
+        in finding.message
     assert finding.fix.startswith("Look for the firewall, NAT or IPS between 10.67.1.1 and "
                                   "10.67.2.2 that reset it")
 
