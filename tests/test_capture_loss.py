@@ -260,7 +260,8 @@ def test_loss_free_captures_have_no_capture_loss() -> None:
     # field46-matrix: 0.5% of the frames; field48-matrix: the reply to a DATA_LISTEN, or
     # to a CONFIG_GET_HOST_INFO; field50-matrix: 1.93% of a TLS job's frames;
     # field47-tls-matrix: 1.49% of a TLS job's frames, its agent killed; field60-matrix:
-    # 1.92% of two jobs' frames; field75-matrix: 1.25% of two IPv6 restores' frames).
+    # 1.92% of two jobs' frames; field75-matrix: 1.25% of two IPv6 restores' frames;
+    # field78-matrix: 0.9% of a dual-stack job's frames).
     sniffer_loss = {"agent-killed-loss-before-start.pcap.gz",
                     "two-jobs-callback-syns-dropped-by-media-captured-on-agent-sniffer-loss"
                     ".pcap.gz",
@@ -270,7 +271,8 @@ def test_loss_free_captures_have_no_capture_loss() -> None:
                     "two-tls-start-jobs-callback-ack-dropped-sniffer-loss.pcap.gz",
                     "agent-killed-tls-loss.pcap.gz",
                     "ipv6-two-jobs-routed-callback-synacks-dropped-by-media-out-router-loss"
-                    ".pcapng.gz"}
+                    ".pcapng.gz",
+                    "dual-data-synacks-dropped-by-agent-output-media-sll2-loss.pcap.gz"}
     on_purpose = {"ndmjob-sniffloss", "review54f", "nu64"}
     for path in (p for p in CAPTURES if p.parent.name not in on_purpose
                  and p.name not in network_gap | sniffer_loss):
