@@ -122,6 +122,7 @@ def test_one_sent_by_the_agent_is_taken_for_the_callback(tmp_path: Path) -> None
                              "connection's last captured packet, frame 2, its close not in "
                              "the capture"), detail
     assert "taken for the callback by its direction, host pair" in detail, detail
+    assert "the job's CONNECT_CLOSE, frame 2, before it" in detail, detail
 
 
 def test_a_callback_closed_before_a_jobs_last_message_is_the_other_jobs(
@@ -138,3 +139,37 @@ def test_a_callback_closed_before_a_jobs_last_message_is_the_other_jobs(
     assert first.callback_uid is None and first.closing_only == [callback]
     status, detail = _step2(first)
     assert status == "unknown" and f"{callback} 10.77.0.2:6087 <-> 10.77.0.1:5051" in detail
+
+
+@pytest.mark.parametrize(("name", "frames", "control_port", "ports"), [
+    # The capture stopped right after the last data connection's close, the media
+    # server's ACK on the control connection after it (review64e).
+    ("restore-2-resources", (436, 438), 5037, (6002, 5003)),
+    ("clean-3-resources", (629, 632), 5039, (6003, 5004)),
+])
+def test_a_data_connection_closed_before_the_stop_is_not_the_callback(
+        tmp_path: Path, name: str, frames: tuple[int, int], control_port: int,
+        ports: tuple[int, int]) -> None:
+    analysis = _frames(tmp_path, name, list(range(frames[0], frames[1] + 1)))
+    session = _session(analysis, control_port)
+    data = _uid(analysis, *ports)
+    assert session.callback_uid is None and session.closing_only == []
+    assert data in session.data_connections
+    status, detail = _step2(session)
+    assert status == "unknown" and "no callback in the capture" in detail, detail
+
+
+def test_the_job_end_not_held_names_no_callback(tmp_path: Path) -> None:
+    # concurrent-jobs.pcap 879-881: the 5021 job's control connection holds only the
+    # media server's ACK (879) of a LOG message; the 5035 job's data connection
+    # 10.77.0.2:6004 -> 10.77.0.1:5003 closes after it and the capture stops. No
+    # CONNECT_CLOSE read: nothing says the job ended, so it is no callback "ok" (taken
+    # by order before cutcb64a, "seen only closing" after).
+    analysis = _frames(tmp_path, "concurrent-jobs", [879, 880, 881])
+    session = _session(analysis, 5021)
+    data = _uid(analysis, 6004, 5003)
+    assert session.callback_uid is None
+    status, detail = _step2(session)
+    assert status == "unknown", detail
+    assert f"{data} 10.77.0.2:6004 <-> 10.77.0.1:5003" in detail, detail
+    assert "may be this session's callback" in detail, detail

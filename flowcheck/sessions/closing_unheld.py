@@ -19,10 +19,20 @@ in the media range, first seen within CLOSING_SECONDS of that last packet, the j
 silent on its control stream from its first packet on (a connection closed while the job
 still spoke is its data connection closing), is the callback's shape
 (`unheld_close_fits`). One such connection that fits one such session alone, first sent
-by the agent, is named that session's callback (`name_callbacks_control_close_unheld`;
-step 2 "taken for the callback by ..."); one first seen at the media server's packet
-(its direction unseen, as review63h read one beside a captured close), or several, are
-the session's closing, which verify.closing_candidates names, status unknown.
+by the agent after the job's CONNECT_CLOSE, is named that session's callback
+(`name_callbacks_control_close_unheld`; step 2 "taken for the callback by ..."); one first
+seen at the media server's packet (its direction unseen, as review63h read one beside a
+captured close), or several, or with no CONNECT_CLOSE read before it, are the session's
+closing, which verify.closing_candidates names, status unknown.
+
+review64e: a capture that stops right after a data connection's close (the common field
+case) holds no control close either, and no job message after that close because it
+ended: lab/restore-2-resources.pcap frames 436-438 and lab/clean-3-resources.pcap
+629-632 took the last data connection for the callback, "ok", lab/concurrent-jobs.pcap
+879-881 the other job's data connection 10.77.0.2:6004 -> 10.77.0.1:5003. A connection
+that began closing before the control connection's last captured packet closed while
+the job's control connection was still up (`unheld_close_fits`), and only a
+CONNECT_CLOSE read before it shows the job ended there (`job_closed_frame`).
 """
 
 from __future__ import annotations
@@ -67,7 +77,11 @@ def unheld_close_fits(conn: Connection, session: Session, control: Connection,
     CONNECT_CLOSE on the control stream (`stream`) after that first packet
     (only_closing.job_spoke, to the end of the capture), nor data the stream did not
     read after it (only_closing._unread_after: TLS, a snap length cut): a connection
-    closed while the job still spoke is its data connection closing."""
+    closed while the job still spoke is its data connection closing. Nor one whose first
+    packet comes before the control connection's last captured packet (time, then frame:
+    it closed while the control connection was still up, not at its end: review64e,
+    lab/restore-2-resources.pcap frames 436-438, a data connection closing, then the media
+    server's ACK on the control connection, the capture stopped)."""
     if {conn.orig_h, conn.resp_h} != {session.remote_agent, session.media_server} \
             or conn.role == "control" or config.ndmp_port in (conn.orig_p, conn.resp_p):
         return False
@@ -75,10 +89,22 @@ def unheld_close_fits(conn: Connection, session: Session, control: Connection,
     ends = ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p))
     if not config.in_media_range(media_port) or not close_only(conn) \
             or abs(conn.ts - control.last_ts) > CLOSING_SECONDS \
-            or any(end in announced for end in ends):
+            or any(end in announced for end in ends) \
+            or (conn.ts, conn.first_frame) < (control.last_ts, control.last_frame):
         return False
     return not job_spoke(stream, conn.ts, inf) \
         and not _unread_after(stream, control, conn.first_frame)
+
+
+def job_closed_frame(stream: NdmpStream | None, conn: Connection) -> int | None:
+    """The frame of the last NDMP_CONNECT_CLOSE the control stream (`stream`) read before
+    `conn`'s first packet: the job's end held in the capture, after which a connection
+    held only closing is its callback's shape as beside a captured close
+    (only_closing.name_closing_callbacks). None: none read there (not read, TLS, or the
+    capture stopped before the job's end: review64e)."""
+    frames = [m.frame for m in (stream.messages if stream is not None else [])
+              if m.name == "NDMP_CONNECT_CLOSE" and m.frame < conn.first_frame]
+    return max(frames) if frames else None
 
 
 def name_callbacks_control_close_unheld(sessions: Iterable[Session],
@@ -89,7 +115,9 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
     """Name the callback of each session without one whose control connection's close
     the capture does not hold (control_close_unheld) when exactly one unclaimed
     connection fits it (unheld_close_fits), its first sender the session's agent (its
-    direction seen), and that connection fits no other such session, nor closes beside
+    direction seen), the job's CONNECT_CLOSE read before it (job_closed_frame: without
+    it nothing held says the job ended, the capture may have stopped first), and that
+    connection fits no other such session, nor closes beside
     the captured close of another session of the same host pair that has no callback
     named (only_closing.closes_with: it may be that one's). A named one sets
     Session.callback_closing and is claimed as the callback (so it is no data connection,
@@ -151,14 +179,16 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
                and not any(closes_with(c, closed) for closed in
                            closes[bisect_left(closes, c.ts - CLOSING_SECONDS):
                                   bisect_right(closes, c.ts + CLOSING_SECONDS)])]
-        if len(found[s.id]) == 1 and own and own[0].orig_h == s.remote_agent:
+        if len(found[s.id]) == 1 and own and own[0].orig_h == s.remote_agent \
+                and job_closed_frame(streams.get(s.control_uid), own[0]) is not None:
             s.callback_uid = own[0].uid
             s.callback_closing = True
             claim(endpoints, own[0], s, "callback")
             continue
         for conn in own:
             # Its direction unseen (first seen at the media server's packet: review63h's
-            # reading of one beside a captured close), or one of several: the session's
+            # reading of one beside a captured close), or one of several, or the job's
+            # end not held (no CONNECT_CLOSE read before it: review64e): the session's
             # closing, which step 2 names (verify.closing_candidates), no other
             # session's data connection (lab/concurrent-jobs.pcap from frame 897).
             endpoints.claimed.add(conn.uid)

@@ -121,14 +121,15 @@ UNHELD_BESIDE = (f"within {CLOSING_SECONDS:g} s of the control connection's last
                  "packet, its close not in the capture")
 
 
-def unheld_close_words(conn: Connection, control: Connection) -> str:
+def unheld_close_words(conn: Connection, control: Connection, closed_frame: int) -> str:
     """Step 2's words for a callback named by sessions.closing_unheld (Session.
     callback_closing, the control connection's close not captured, its first sender the
-    session's agent): held only closing, its FIN's frame, the control connection's last
-    captured packet's frame."""
+    session's agent, after the job's CONNECT_CLOSE at `closed_frame`:
+    closing_unheld.job_closed_frame): held only closing, its FIN's frame, the control
+    connection's last captured packet's frame, the CONNECT_CLOSE's frame."""
     return (f"seen only closing (its FIN, {frame_text(conn.fin_frames[0])}, within "
             f"{CLOSING_SECONDS:g} s of the control connection's last captured packet, "
-            f"{frame_text(control.last_frame)}, its close not in the capture; no job message "
-            "after it): taken for the callback by its direction, host pair, media port and "
-            "that close alone (the only such connection; a data connection closing has the "
-            "same shape)")
+            f"{frame_text(control.last_frame)}, its close not in the capture; the job's "
+            f"CONNECT_CLOSE, {frame_text(closed_frame)}, before it, no job message after it): "
+            "taken for the callback by its direction, host pair, media port and that close "
+            "alone (the only such connection; a data connection closing has the same shape)")
