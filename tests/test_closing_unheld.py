@@ -173,3 +173,20 @@ def test_the_job_end_not_held_names_no_callback(tmp_path: Path) -> None:
     assert status == "unknown", detail
     assert f"{data} 10.77.0.2:6004 <-> 10.77.0.1:5003" in detail, detail
     assert "may be this session's callback" in detail, detail
+
+
+def test_a_job_with_its_own_callback_does_not_take_the_unheld_jobs(tmp_path: Path) -> None:
+    # concurrent-jobs.pcap 885-892, 894-902, 906-907: the 5021 job's close held (894,
+    # 896), its callback 6087 -> 5051 first seen at the media server's ACK (895); the
+    # 5035 job's close not held, its callback 6093 -> 5001 (902) after its CONNECT_CLOSE
+    # (901). only_closing, not knowing of the 5035 job, named 6093 the 5021 job's.
+    frames = [*range(885, 893), *range(894, 903), 906, 907]
+    analysis = _frames(tmp_path, "concurrent-jobs", frames)
+    first, second = _session(analysis, 5021), _session(analysis, 5035)
+    assert second.callback_uid == _uid(analysis, 6093, 5001) and second.callback_closing
+    assert first.callback_uid is None
+    status, detail = _step2(second)
+    assert status == "ok" and "the job's CONNECT_CLOSE, frame 16, before it" in detail, detail
+    status, detail = _step2(first)
+    assert status == "unknown", detail
+    assert f"{_uid(analysis, 6087, 5051)} 10.77.0.2:6087 <-> 10.77.0.1:5051" in detail, detail

@@ -127,7 +127,10 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
     as its closing (Session.closing_only: none of its data connections, no other
     session's), and step 2 names them, status unknown (verify.closing_candidates). Run
     after only_closing.name_closing_callbacks, which reads closes the capture holds: the
-    connections it named are claimed. streams: control uid -> its NDMP stream."""
+    connections it named are claimed; one it named beside another session's captured
+    close that this session would name is this one's when that one has a connection of
+    its own held from the media server's packet (_own_from_media; else it stays that
+    one's). streams: control uid -> its NDMP stream."""
     if profile.callback != "connection":
         return
     sessions = list(sessions)
@@ -140,11 +143,16 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
     # Connections held only closing by host pair, in time order: each session looks only
     # at those within CLOSING_SECONDS of its control connection's last packet
     # (bisection: no sessions x connections).
+    # A callback only_closing named beside another job's captured close may be this one's
+    # (review64e: below).
+    taken = {s.callback_uid: s for s in sessions if s.callback_closing
+             and s.callback_uid is not None and close_ts(control_of[s.id]) is not None}
     by_uid: dict[frozenset[str], dict[str, Connection]] = {}
     for conns in endpoints.by_endpoint.values():
         for conn in conns:
             pair = frozenset((conn.orig_h, conn.resp_h))
-            if pair in pairs and conn.uid not in endpoints.claimed and close_only(conn):
+            if pair in pairs and (conn.uid not in endpoints.claimed or conn.uid in taken) \
+                    and close_only(conn):
                 by_uid.setdefault(pair, {})[conn.uid] = conn
     shaped = {pair: sorted(conns.values(), key=lambda c: (c.ts, c.first_frame))
               for pair, conns in by_uid.items()}
@@ -181,11 +189,26 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
                                   bisect_right(closes, c.ts + CLOSING_SECONDS)])]
         if len(found[s.id]) == 1 and own and own[0].orig_h == s.remote_agent \
                 and job_closed_frame(streams.get(s.control_uid), own[0]) is not None:
+            other = taken.get(own[0].uid)
+            if other is not None:
+                # only_closing named it beside the other job's captured close, that job
+                # not knowing of this one: it is this job's when that one has one of its
+                # own held from the media server's packet (only_closing's review63a
+                # reading: nearest tells apart jobs that each have a callback; lab/
+                # concurrent-jobs.pcap frames 885-892, 894-902, 906-907: the 5035 job's
+                # callback 6093 -> 5001, after its CONNECT_CLOSE, was the 5021 job's,
+                # whose own 6087 -> 5051 is held from the media server's ACK).
+                if not _own_from_media(other, close_ts(control_of[other.id]), shaped,
+                                       times, config):
+                    continue
+                other.callback_uid, other.callback_closing = None, False
             s.callback_uid = own[0].uid
             s.callback_closing = True
             claim(endpoints, own[0], s, "callback")
             continue
         for conn in own:
+            if conn.uid in taken:
+                continue
             # Its direction unseen (first seen at the media server's packet: review63h's
             # reading of one beside a captured close), or one of several, or the job's
             # end not held (no CONNECT_CLOSE read before it: review64e): the session's
@@ -194,3 +217,22 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
             endpoints.claimed.add(conn.uid)
             conn.session = s.id
             s.closing_only.append(conn.uid)
+
+
+def _own_from_media(session: Session, closed: float | None,
+                    shaped: Mapping[frozenset[str], list[Connection]],
+                    times: Mapping[frozenset[str], list[float]], config: Config) -> bool:
+    """Does `session` (its control connection's close captured at `closed`, seconds) have
+    a connection of its own held only closing first seen at the media server's packet,
+    from a port of the media range to its agent, within CLOSING_SECONDS of that close
+    (only_closing._seen_from_media's reading; shaped, times: unclaimed connections held
+    only closing by host pair, in time order)?"""
+    pair = frozenset((session.remote_agent, session.media_server))
+    if closed is None or pair not in shaped:
+        return False
+    at = times[pair]
+    return any(conn.orig_h == session.media_server and config.in_media_range(conn.orig_p)
+               and conn.role != "control"
+               and config.ndmp_port not in (conn.orig_p, conn.resp_p)
+               for conn in shaped[pair][bisect_left(at, closed - CLOSING_SECONDS):
+                                        bisect_right(at, closed + CLOSING_SECONDS)])
