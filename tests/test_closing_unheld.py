@@ -190,3 +190,29 @@ def test_a_job_with_its_own_callback_does_not_take_the_unheld_jobs(tmp_path: Pat
     status, detail = _step2(first)
     assert status == "unknown", detail
     assert f"{_uid(analysis, 6087, 5051)} 10.77.0.2:6087 <-> 10.77.0.1:5051" in detail, detail
+
+
+def test_the_agents_control_ack_after_its_callback_fin_keeps_it_the_jobs(
+        tmp_path: Path) -> None:
+    # concurrent-jobs.pcap 885-907 without both jobs' control FINs (894, 896, 903, 904):
+    # the agent closes its callback (902) before the control connection, whose last ACK
+    # (905) comes after it. Read only after that ACK, 6093 -> 5001 fitted the 5021 job
+    # alone and was named its callback, "ok".
+    frames = [f for f in range(885, 908) if f not in (894, 896, 903, 904)]
+    analysis = _frames(tmp_path, "concurrent-jobs", frames)
+    first, second = _session(analysis, 5021), _session(analysis, 5035)
+    callback = _uid(analysis, 6093, 5001)
+    assert first.callback_uid != callback
+    assert second.callback_uid in (None, callback)
+
+
+def test_a_job_with_a_callback_of_its_own_keeps_it(tmp_path: Path) -> None:
+    # concurrent-jobs.pcap 860-907 without the 5021 job's control FINs (894, 896): its
+    # callback 6087 -> 5051 (893) after its CONNECT_CLOSE (892) is its own; the 5035
+    # job's 6093 -> 5001, named beside its captured close (903), nearer that close than
+    # the 5021 job's last packet (897), stays the 5035 job's.
+    frames = [f for f in range(860, 908) if f not in (894, 896)]
+    analysis = _frames(tmp_path, "concurrent-jobs", frames)
+    first, second = _session(analysis, 5021), _session(analysis, 5035)
+    assert first.callback_uid == _uid(analysis, 6087, 5051) and first.callback_closing
+    assert second.callback_uid == _uid(analysis, 6093, 5001) and second.callback_closing

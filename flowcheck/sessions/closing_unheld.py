@@ -78,10 +78,13 @@ def unheld_close_fits(conn: Connection, session: Session, control: Connection,
     (only_closing.job_spoke, to the end of the capture), nor data the stream did not
     read after it (only_closing._unread_after: TLS, a snap length cut): a connection
     closed while the job still spoke is its data connection closing. Nor one whose first
-    packet comes before the control connection's last captured packet (time, then frame:
-    it closed while the control connection was still up, not at its end: review64e,
-    lab/restore-2-resources.pcap frames 436-438, a data connection closing, then the media
-    server's ACK on the control connection, the capture stopped)."""
+    packet comes before the control connection's last captured packet (time, then frame)
+    with no CONNECT_CLOSE read before it (job_closed_frame): it closed while the control
+    connection was still up, not at the job's end (review64e: lab/restore-2-resources.pcap
+    frames 436-438, a data connection closing, then the media server's ACK on the
+    control connection, the capture stopped; after CONNECT_CLOSE the control
+    connection's last packets are its own closing, which the agent begins after the
+    callback's: lab/concurrent-jobs.pcap 902-905)."""
     if {conn.orig_h, conn.resp_h} != {session.remote_agent, session.media_server} \
             or conn.role == "control" or config.ndmp_port in (conn.orig_p, conn.resp_p):
         return False
@@ -89,8 +92,10 @@ def unheld_close_fits(conn: Connection, session: Session, control: Connection,
     ends = ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p))
     if not config.in_media_range(media_port) or not close_only(conn) \
             or abs(conn.ts - control.last_ts) > CLOSING_SECONDS \
-            or any(end in announced for end in ends) \
-            or (conn.ts, conn.first_frame) < (control.last_ts, control.last_frame):
+            or any(end in announced for end in ends):
+        return False
+    if (conn.ts, conn.first_frame) < (control.last_ts, control.last_frame) \
+            and job_closed_frame(stream, conn) is None:
         return False
     return not job_spoke(stream, conn.ts, inf) \
         and not _unread_after(stream, control, conn.first_frame)
@@ -130,7 +135,8 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
     connections it named are claimed; one it named beside another session's captured
     close that this session would name is this one's when that one has a connection of
     its own held from the media server's packet (_own_from_media; else it stays that
-    one's). streams: control uid -> its NDMP stream."""
+    one's) and it is strictly nearer this one's last captured packet than that close. streams:
+    control uid -> its NDMP stream."""
     if profile.callback != "connection":
         return
     sessions = list(sessions)
@@ -175,7 +181,9 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
         near = shaped.get(pair, [])[bisect_left(at, control.last_ts - CLOSING_SECONDS):
                                     bisect_right(at, control.last_ts + CLOSING_SECONDS)]
         fits = [c for c in near
-                if unheld_close_fits(c, s, control, stream, announced, config)]
+                if (c.uid not in taken or _yields(taken[c.uid], c, control, control_of,
+                                                  shaped, times, config))
+                and unheld_close_fits(c, s, control, stream, announced, config)]
         found[s.id] = fits
         for conn in fits:
             fitting[conn.uid] = fitting.get(conn.uid, 0) + 1
@@ -189,19 +197,8 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
                                   bisect_right(closes, c.ts + CLOSING_SECONDS)])]
         if len(found[s.id]) == 1 and own and own[0].orig_h == s.remote_agent \
                 and job_closed_frame(streams.get(s.control_uid), own[0]) is not None:
-            other = taken.get(own[0].uid)
-            if other is not None:
-                # only_closing named it beside the other job's captured close, that job
-                # not knowing of this one: it is this job's when that one has one of its
-                # own held from the media server's packet (only_closing's review63a
-                # reading: nearest tells apart jobs that each have a callback; lab/
-                # concurrent-jobs.pcap frames 885-892, 894-902, 906-907: the 5035 job's
-                # callback 6093 -> 5001, after its CONNECT_CLOSE, was the 5021 job's,
-                # whose own 6087 -> 5051 is held from the media server's ACK).
-                if not _own_from_media(other, close_ts(control_of[other.id]), shaped,
-                                       times, config):
-                    continue
-                other.callback_uid, other.callback_closing = None, False
+            if (other := taken.get(own[0].uid)) is not None:
+                other.callback_uid, other.callback_closing = None, False  # _yields
             s.callback_uid = own[0].uid
             s.callback_closing = True
             claim(endpoints, own[0], s, "callback")
@@ -219,7 +216,25 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
             s.closing_only.append(conn.uid)
 
 
-def _own_from_media(session: Session, closed: float | None,
+def _yields(other: Session, conn: Connection, control: Connection,
+            control_of: Mapping[str, Connection],
+            shaped: Mapping[frozenset[str], list[Connection]],
+            times: Mapping[frozenset[str], list[float]], config: Config) -> bool:
+    """May `conn`, which only_closing named `other`'s callback beside its captured close,
+    be read against a session whose control connection `control`'s close the capture
+    does not hold? When strictly nearer that connection's last captured packet than
+    `other`'s close, and `other` has a connection of its own held from the media
+    server's packet (_own_from_media): only_closing's review63a reading, nearest tells
+    apart jobs that each have a callback (review64e: lab/concurrent-jobs.pcap frames
+    885-892, 894-902, 906-907, the 5035 job's callback 6093 -> 5001, 0.1 ms after its
+    CONNECT_CLOSE and 4.7 ms after the 5021 job's close, was named the 5021 job's, whose
+    own 6087 -> 5051 is held from the media server's ACK)."""
+    closed = close_ts(control_of[other.id])
+    return closed is not None and abs(conn.ts - control.last_ts) < abs(conn.ts - closed) \
+        and _own_from_media(other, closed, shaped, times, config)
+
+
+def _own_from_media(session: Session, closed: float,
                     shaped: Mapping[frozenset[str], list[Connection]],
                     times: Mapping[frozenset[str], list[float]], config: Config) -> bool:
     """Does `session` (its control connection's close captured at `closed`, seconds) have
@@ -228,7 +243,7 @@ def _own_from_media(session: Session, closed: float | None,
     (only_closing._seen_from_media's reading; shaped, times: unclaimed connections held
     only closing by host pair, in time order)?"""
     pair = frozenset((session.remote_agent, session.media_server))
-    if closed is None or pair not in shaped:
+    if pair not in shaped:
         return False
     at = times[pair]
     return any(conn.orig_h == session.media_server and config.in_media_range(conn.orig_p)
