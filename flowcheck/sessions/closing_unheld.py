@@ -40,6 +40,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Container, Iterable, Mapping
 from math import inf
+from typing import NamedTuple
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, Session
@@ -47,13 +48,31 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.sessions.only_closing import (
     CLOSING_SECONDS,
+    _spoke_between,
+    _spoken,
     _unread_after,
     close_only,
     close_ts,
     closes_with,
-    job_spoke,
 )
 from flowcheck.sessions.pools import Endpoints, claim
+
+
+class JobReading(NamedTuple):
+    """What unheld_close_fits reads of a control stream, once per session (review64e: it
+    was read again for each connection, the stream's messages walked each time): the
+    times (s, sorted) the job spoke (only_closing._spoken) and the frames (sorted) of its
+    NDMP_CONNECT_CLOSE messages."""
+
+    spoken: list[float]
+    closes: list[int]
+
+
+def job_reading(stream: NdmpStream | None) -> JobReading:
+    """The JobReading of a control stream (None: no stream, nothing read)."""
+    messages = stream.messages if stream is not None else []
+    return JobReading(_spoken(stream), sorted(m.frame for m in messages
+                                              if m.name == "NDMP_CONNECT_CLOSE"))
 
 
 def control_close_unheld(control: Connection) -> bool:
@@ -65,7 +84,7 @@ def control_close_unheld(control: Connection) -> bool:
 
 def unheld_close_fits(conn: Connection, session: Session, control: Connection,
                       stream: NdmpStream | None, announced: Container[tuple[str, int]],
-                      config: Config) -> bool:
+                      config: Config, reading: JobReading | None = None) -> bool:
     """Could `conn` be the callback of `session`, whose control connection `control`'s
     close the capture does not hold (control_close_unheld)? Held only closing
     (only_closing.close_only: no opening, payload or RST, a FIN acknowledged), between
@@ -84,32 +103,36 @@ def unheld_close_fits(conn: Connection, session: Session, control: Connection,
     frames 436-438, a data connection closing, then the media server's ACK on the
     control connection, the capture stopped; after CONNECT_CLOSE the control
     connection's last packets are its own closing, which the agent begins after the
-    callback's: lab/concurrent-jobs.pcap 902-905)."""
-    if {conn.orig_h, conn.resp_h} != {session.remote_agent, session.media_server} \
+    callback's: lab/concurrent-jobs.pcap 902-905). reading: job_reading(stream), when
+    the caller holds it (read once per session)."""
+    if abs(conn.ts - control.last_ts) > CLOSING_SECONDS \
+            or {conn.orig_h, conn.resp_h} != {session.remote_agent, session.media_server} \
             or conn.role == "control" or config.ndmp_port in (conn.orig_p, conn.resp_p):
         return False
     media_port = conn.orig_p if conn.orig_h == session.media_server else conn.resp_p
     ends = ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p))
     if not config.in_media_range(media_port) or not close_only(conn) \
-            or abs(conn.ts - control.last_ts) > CLOSING_SECONDS \
             or any(end in announced for end in ends):
         return False
+    reading = reading or job_reading(stream)
     if (conn.ts, conn.first_frame) < (control.last_ts, control.last_frame) \
-            and job_closed_frame(stream, conn) is None:
+            and job_closed_frame(stream, conn, reading) is None:
         return False
-    return not job_spoke(stream, conn.ts, inf) \
+    return not _spoke_between(reading.spoken, conn.ts, inf) \
         and not _unread_after(stream, control, conn.first_frame)
 
 
-def job_closed_frame(stream: NdmpStream | None, conn: Connection) -> int | None:
+def job_closed_frame(stream: NdmpStream | None, conn: Connection,
+                     reading: JobReading | None = None) -> int | None:
     """The frame of the last NDMP_CONNECT_CLOSE the control stream (`stream`) read before
     `conn`'s first packet: the job's end held in the capture, after which a connection
     held only closing is its callback's shape as beside a captured close
     (only_closing.name_closing_callbacks). None: none read there (not read, TLS, or the
-    capture stopped before the job's end: review64e)."""
-    frames = [m.frame for m in (stream.messages if stream is not None else [])
-              if m.name == "NDMP_CONNECT_CLOSE" and m.frame < conn.first_frame]
-    return max(frames) if frames else None
+    capture stopped before the job's end: review64e). reading: job_reading(stream), when
+    the caller holds it."""
+    closes = (reading or job_reading(stream)).closes
+    before = bisect_left(closes, conn.first_frame)
+    return closes[before - 1] if before else None
 
 
 def name_callbacks_control_close_unheld(sessions: Iterable[Session],
@@ -173,17 +196,19 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
             held.setdefault(frozenset((s.remote_agent, s.media_server)), []).append(closed)
     found: dict[str, list[Connection]] = {}
     fitting: dict[str, int] = {}
+    readings: dict[str, JobReading] = {}
     for s in unheld:
         pair = frozenset((s.remote_agent, s.media_server))
         control = control_of[s.id]
         stream = streams.get(s.control_uid)
+        reading = readings[s.id] = job_reading(stream)
         at = times.get(pair, [])
         near = shaped.get(pair, [])[bisect_left(at, control.last_ts - CLOSING_SECONDS):
                                     bisect_right(at, control.last_ts + CLOSING_SECONDS)]
         fits = [c for c in near
                 if (c.uid not in taken or _yields(taken[c.uid], c, control, control_of,
                                                   shaped, times, config))
-                and unheld_close_fits(c, s, control, stream, announced, config)]
+                and unheld_close_fits(c, s, control, stream, announced, config, reading)]
         found[s.id] = fits
         for conn in fits:
             fitting[conn.uid] = fitting.get(conn.uid, 0) + 1
@@ -196,7 +221,7 @@ def name_callbacks_control_close_unheld(sessions: Iterable[Session],
                            closes[bisect_left(closes, c.ts - CLOSING_SECONDS):
                                   bisect_right(closes, c.ts + CLOSING_SECONDS)])]
         if len(found[s.id]) == 1 and own and own[0].orig_h == s.remote_agent \
-                and job_closed_frame(streams.get(s.control_uid), own[0]) is not None:
+                and job_closed_frame(None, own[0], readings[s.id]) is not None:
             if (other := taken.get(own[0].uid)) is not None:
                 other.callback_uid, other.callback_closing = None, False  # _yields
             s.callback_uid = own[0].uid

@@ -21,7 +21,7 @@ from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, Step, endpoint
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions.classify import connection_outcome
-from flowcheck.sessions.closing_unheld import unheld_close_fits
+from flowcheck.sessions.closing_unheld import job_reading, unheld_close_fits
 from flowcheck.sessions.only_closing import CLOSING_SECONDS, close_ts, closes_with, job_spoke
 from flowcheck.verify.context import Context
 from flowcheck.verify.shared import announced_endpoints
@@ -54,9 +54,11 @@ def closing_candidates(ctx: Context, session: Session, control: Connection
     if closed is None:
         # Its close not in the capture (sessions.closing_unheld): a connection another
         # session claimed (its closing, data) is named by that one's reading.
+        reading = job_reading(stream)
         return [conn for conn in ctx.between(session.remote_agent, session.media_server)
                 if conn.role != "callback" and conn.session in (None, session.id)
-                and unheld_close_fits(conn, session, control, stream, announced, ctx.config)]
+                and unheld_close_fits(conn, session, control, stream, announced, ctx.config,
+                                      reading)]
     found = []
     for conn in ctx.between(session.remote_agent, session.media_server):
         if conn.role in ("control", "callback") \
