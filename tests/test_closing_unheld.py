@@ -122,6 +122,7 @@ def test_one_sent_by_the_agent_is_taken_for_the_callback(tmp_path: Path) -> None
                              "connection's last captured packet, frame 2, its close not in "
                              "the capture"), detail
     assert "taken for the callback by its direction, host pair" in detail, detail
+    assert "the job's CONNECT_CLOSE, frame 2, before it" in detail, detail
 
 
 def test_a_callback_closed_before_a_jobs_last_message_is_the_other_jobs(
@@ -138,3 +139,80 @@ def test_a_callback_closed_before_a_jobs_last_message_is_the_other_jobs(
     assert first.callback_uid is None and first.closing_only == [callback]
     status, detail = _step2(first)
     assert status == "unknown" and f"{callback} 10.77.0.2:6087 <-> 10.77.0.1:5051" in detail
+
+
+@pytest.mark.parametrize(("name", "frames", "control_port", "ports"), [
+    # The capture stopped right after the last data connection's close, the media
+    # server's ACK on the control connection after it (review64e).
+    ("restore-2-resources", (436, 438), 5037, (6002, 5003)),
+    ("clean-3-resources", (629, 632), 5039, (6003, 5004)),
+])
+def test_a_data_connection_closed_before_the_stop_is_not_the_callback(
+        tmp_path: Path, name: str, frames: tuple[int, int], control_port: int,
+        ports: tuple[int, int]) -> None:
+    analysis = _frames(tmp_path, name, list(range(frames[0], frames[1] + 1)))
+    session = _session(analysis, control_port)
+    data = _uid(analysis, *ports)
+    assert session.callback_uid is None and session.closing_only == []
+    assert data in session.data_connections
+    status, detail = _step2(session)
+    assert status == "unknown" and "no callback in the capture" in detail, detail
+
+
+def test_the_job_end_not_held_names_no_callback(tmp_path: Path) -> None:
+    # concurrent-jobs.pcap 879-881: the 5021 job's control connection holds only the
+    # media server's ACK (879) of a LOG message; the 5035 job's data connection
+    # 10.77.0.2:6004 -> 10.77.0.1:5003 closes after it and the capture stops. No
+    # CONNECT_CLOSE read: nothing says the job ended, so it is no callback "ok" (taken
+    # by order before cutcb64a, "seen only closing" after).
+    analysis = _frames(tmp_path, "concurrent-jobs", [879, 880, 881])
+    session = _session(analysis, 5021)
+    data = _uid(analysis, 6004, 5003)
+    assert session.callback_uid is None
+    status, detail = _step2(session)
+    assert status == "unknown", detail
+    assert f"{data} 10.77.0.2:6004 <-> 10.77.0.1:5003" in detail, detail
+    assert "may be this session's callback" in detail, detail
+
+
+def test_a_job_with_its_own_callback_does_not_take_the_unheld_jobs(tmp_path: Path) -> None:
+    # concurrent-jobs.pcap 885-892, 894-902, 906-907: the 5021 job's close held (894,
+    # 896), its callback 6087 -> 5051 first seen at the media server's ACK (895); the
+    # 5035 job's close not held, its callback 6093 -> 5001 (902) after its CONNECT_CLOSE
+    # (901). only_closing, not knowing of the 5035 job, named 6093 the 5021 job's.
+    frames = [*range(885, 893), *range(894, 903), 906, 907]
+    analysis = _frames(tmp_path, "concurrent-jobs", frames)
+    first, second = _session(analysis, 5021), _session(analysis, 5035)
+    assert second.callback_uid == _uid(analysis, 6093, 5001) and second.callback_closing
+    assert first.callback_uid is None
+    status, detail = _step2(second)
+    assert status == "ok" and "the job's CONNECT_CLOSE, frame 16, before it" in detail, detail
+    status, detail = _step2(first)
+    assert status == "unknown", detail
+    assert f"{_uid(analysis, 6087, 5051)} 10.77.0.2:6087 <-> 10.77.0.1:5051" in detail, detail
+
+
+def test_the_agents_control_ack_after_its_callback_fin_keeps_it_the_jobs(
+        tmp_path: Path) -> None:
+    # concurrent-jobs.pcap 885-907 without both jobs' control FINs (894, 896, 903, 904):
+    # the agent closes its callback (902) before the control connection, whose last ACK
+    # (905) comes after it. Read only after that ACK, 6093 -> 5001 fitted the 5021 job
+    # alone and was named its callback, "ok".
+    frames = [f for f in range(885, 908) if f not in (894, 896, 903, 904)]
+    analysis = _frames(tmp_path, "concurrent-jobs", frames)
+    first, second = _session(analysis, 5021), _session(analysis, 5035)
+    callback = _uid(analysis, 6093, 5001)
+    assert first.callback_uid != callback
+    assert second.callback_uid in (None, callback)
+
+
+def test_a_job_with_a_callback_of_its_own_keeps_it(tmp_path: Path) -> None:
+    # concurrent-jobs.pcap 860-907 without the 5021 job's control FINs (894, 896): its
+    # callback 6087 -> 5051 (893) after its CONNECT_CLOSE (892) is its own; the 5035
+    # job's 6093 -> 5001, named beside its captured close (903), nearer that close than
+    # the 5021 job's last packet (897), stays the 5035 job's.
+    frames = [f for f in range(860, 908) if f not in (894, 896)]
+    analysis = _frames(tmp_path, "concurrent-jobs", frames)
+    first, second = _session(analysis, 5021), _session(analysis, 5035)
+    assert first.callback_uid == _uid(analysis, 6087, 5051) and first.callback_closing
+    assert second.callback_uid == _uid(analysis, 6093, 5001) and second.callback_closing

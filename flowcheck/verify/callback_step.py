@@ -20,7 +20,7 @@ from flowcheck.model import (
 )
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions import message_op, one_sided
-from flowcheck.sessions.closing_unheld import control_close_unheld
+from flowcheck.sessions.closing_unheld import control_close_unheld, job_closed_frame
 from flowcheck.verify.answer_seen import (
     answer_seen,
     callback_due,
@@ -257,8 +257,10 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
     # close), which a data connection's may share (newuser65 late-killed.pcap).
     # Beside a control connection whose close the capture does not hold
     # (sessions.closing_unheld): by its host pair, ports and close (closing_candidates).
+    unheld = job_closed_frame(ctx.stream_by_uid.get(control.uid), conn) \
+        if control_close_unheld(control) else None
     closing = "" if not (session.callback_closing and conn.fin_frames) else \
-        unheld_close_words(conn, control) if control_close_unheld(control) else (
+        unheld_close_words(conn, control, unheld) if unheld is not None else (
             f"seen only closing (its FIN, {frame_text(conn.fin_frames[0])}, beside the "
             "control connection's close, no job message between): taken for the "
             "callback by its direction, ports and that close alone")

@@ -21,7 +21,7 @@ from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session, Step, endpoint
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions.classify import connection_outcome
-from flowcheck.sessions.closing_unheld import unheld_close_fits
+from flowcheck.sessions.closing_unheld import job_reading, unheld_close_fits
 from flowcheck.sessions.only_closing import CLOSING_SECONDS, close_ts, closes_with, job_spoke
 from flowcheck.verify.context import Context
 from flowcheck.verify.shared import announced_endpoints
@@ -54,9 +54,11 @@ def closing_candidates(ctx: Context, session: Session, control: Connection
     if closed is None:
         # Its close not in the capture (sessions.closing_unheld): a connection another
         # session claimed (its closing, data) is named by that one's reading.
+        reading = job_reading(stream)
         return [conn for conn in ctx.between(session.remote_agent, session.media_server)
                 if conn.role != "callback" and conn.session in (None, session.id)
-                and unheld_close_fits(conn, session, control, stream, announced, ctx.config)]
+                and unheld_close_fits(conn, session, control, stream, announced, ctx.config,
+                                      reading)]
     found = []
     for conn in ctx.between(session.remote_agent, session.media_server):
         if conn.role in ("control", "callback") \
@@ -121,14 +123,15 @@ UNHELD_BESIDE = (f"within {CLOSING_SECONDS:g} s of the control connection's last
                  "packet, its close not in the capture")
 
 
-def unheld_close_words(conn: Connection, control: Connection) -> str:
+def unheld_close_words(conn: Connection, control: Connection, closed_frame: int) -> str:
     """Step 2's words for a callback named by sessions.closing_unheld (Session.
     callback_closing, the control connection's close not captured, its first sender the
-    session's agent): held only closing, its FIN's frame, the control connection's last
-    captured packet's frame."""
+    session's agent, after the job's CONNECT_CLOSE at `closed_frame`:
+    closing_unheld.job_closed_frame): held only closing, its FIN's frame, the control
+    connection's last captured packet's frame, the CONNECT_CLOSE's frame."""
     return (f"seen only closing (its FIN, {frame_text(conn.fin_frames[0])}, within "
             f"{CLOSING_SECONDS:g} s of the control connection's last captured packet, "
-            f"{frame_text(control.last_frame)}, its close not in the capture; no job message "
-            "after it): taken for the callback by its direction, host pair, media port and "
-            "that close alone (the only such connection; a data connection closing has the "
-            "same shape)")
+            f"{frame_text(control.last_frame)}, its close not in the capture; the job's "
+            f"CONNECT_CLOSE, {frame_text(closed_frame)}, before it, no job message after it): "
+            "taken for the callback by its direction, host pair, media port and that close "
+            "alone (the only such connection; a data connection closing has the same shape)")
