@@ -137,3 +137,19 @@ def test_a_job_announcing_nothing_may_own_the_callback_seen_from_its_ack(
     assert not first.callback_from_ack
     assert callback in first.port_tied and callback in other.port_tied  # either's, untold
     assert next(s for s in first.steps if s.step == 2).status == "unknown"
+
+
+def test_the_labs_tcpdump_q_out_capture_cut_reads_the_callback_closing(
+        tmp_path: Path) -> None:
+    """lab/one-direction-out.pcap (tcpdump -Q out on the media server's veth in the
+    netns lab) from frame 10: the callback 10.77.0.2:6075 -> 10.77.0.1:5001, its
+    SYN-ACK cut off, was read `unannounced_connection`; it is the job's closing."""
+    source = CAPTURES / "lab" / "one-direction-out.pcap"
+    linktype, records = read_records(source)
+    capture = write_records(tmp_path / "cut.pcap", linktype, records[9:])
+    analysis = stored_analysis(capture, config_path=source.with_suffix(".toml"))
+    [session] = analysis.sessions
+    callback = _by_ports(analysis, 6075, 5001).uid
+    assert session.closing_only == [callback]
+    assert len(session.data_connections) == 2
+    assert not [f for f in analysis.findings if f.code == "unannounced_connection"]
