@@ -31,6 +31,7 @@ from flowcheck.sessions.file_order import END, TIME_ORDER, FileOrder, Moment
 from flowcheck.sessions.kept import KeptPackets
 from flowcheck.sessions.lifetimes import lifetimes, session_span
 from flowcheck.sessions.named import Shares, named_endpoints, share_out
+from flowcheck.sessions.only_closing import claim_closing_only
 from flowcheck.sessions.pools import Endpoints, Pool, claim
 from flowcheck.sessions.snap_cut import cut_announcements, cut_listener
 from flowcheck.sessions.tie_groups import Ties
@@ -60,7 +61,11 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     candidate when no message could be read, except that the candidates of several such
     sessions at once are shared out first (sessions.named: by the endpoint each
     session's GET_STATE replies name; a connection several sessions may equally own is
-    given to none, Session.port_tied). When none fits, a connection from the
+    given to none, Session.port_tied), and one held only closing beside the control
+    connection's close is the job's closing, none of its data connections
+    (only_closing.claim_closing_only; oneway64: the media server's packets of
+    lab/clean-3-resources from frame 10, the callback first seen at its ACK of the
+    agent's FIN, was a fourth data connection). When none fits, a connection from the
     session's own connector to an address no session uses on the listener side, to a
     port in the listener's range, is taken instead (an announced address that is not
     the listener's control address: flowcheck.verify.addresses words it).
@@ -115,7 +120,18 @@ def attach_by_ports(sessions: list[Session], control_of: dict[str, Connection],
     for session, cut, reason, end in plans:
         session.match_reason = reason
         if cut is None:
-            _take_shared(session, every_of[session.id], shares, endpoints, ties)
+            # One held only closing beside the control connection's close is the job's
+            # closing, no data connection (only_closing.claim_closing_only, as
+            # sessions.capture_start reads it: oneway64).
+            closing = [conn for conn, _ in every_of[session.id]
+                       if conn.uid not in endpoints.claimed and conn.uid not in shares.tied
+                       and shares.owner.get(conn.uid) is session
+                       and claim_closing_only(endpoints, conn, session, control_of[session.id],
+                                              streams.get(session.control_uid), config,
+                                              profile)]
+            _take_shared(session, [(conn, listener) for conn, listener
+                                   in every_of[session.id] if conn not in closing],
+                         shares, endpoints, ties)
             continue
         for message in cut:
             found = finder.first(session, cut_listener(message), order.moment(

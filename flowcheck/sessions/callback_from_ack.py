@@ -47,20 +47,27 @@ def attach_callbacks_seen_from_ack(sessions: list[Session], control_of: Mapping[
     backup carries the agent's data, and one of a resource before the capture closed
     before the next announcement; the callback carries nothing and lives until the job
     ends (flow-model.md). Nothing is taken when two connections fit, or when another
-    session between the same two hosts waits for its callback too (whose it is the
-    capture cannot tell), nor is one of `unsure` (uids that
+    session between the same two hosts waits for its callback too, its control
+    connection opened before the capture and not seen to end before the connection's
+    first packet, whether or not it announces in the capture (whose it is the capture
+    cannot tell: a job that began before the capture and announces nothing in it may
+    own it; oneway64), nor is one of `unsure` (uids that
     only_closing.name_closing_callbacks found may be a callback closing and named
     none's). A named one is claimed as the callback and sets Session.callback_from_ack
     (step 2 says it was taken by its direction, ports and silence, its opening not in
     the capture)."""
     if profile.callback != "connection":
         return
+    # Sessions that may own such a connection, by (agent, media server): each with no
+    # callback yet whose control connection opened before the capture, announcing in it
+    # or not (a job that began before the capture and announces nothing in it may own
+    # the connection as well: oneway64).
     waiting: dict[tuple[str, str], list[Session]] = {}
     for session in sessions:
-        if session.callback_uid is None and session.announced \
+        if session.callback_uid is None \
                 and connection_outcome(control_of[session.id]) == "midstream":
             waiting.setdefault((session.remote_agent, session.media_server), []).append(session)
-    if not waiting:
+    if not any(s.announced for group in waiting.values() for s in group):
         return
     found: dict[tuple[str, str], list[Connection]] = {}
     for conn in ordered:
@@ -69,12 +76,15 @@ def attach_callbacks_seen_from_ack(sessions: list[Session], control_of: Mapping[
                 and _silent_unopened(conn, config):
             found.setdefault(pair, []).append(conn)
     for pair, conns in found.items():
-        if len(waiting[pair]) != 1:
+        announcing = [session for session in waiting[pair] if session.announced]
+        if len(announcing) != 1:
             continue  # which job's it is the capture cannot tell
-        session = waiting[pair][0]
+        session = announcing[0]
         stream = streams.get(session.control_uid)
         fitting = [conn for conn in conns if _from_ack(conn, session, stream)]
-        if len(fitting) == 1:
+        if len(fitting) == 1 and not any(
+                other is not session and control_of[other.id].last_frame >= fitting[0].first_frame
+                for other in waiting[pair]):  # another job, still on then, may own it
             session.callback_uid = fitting[0].uid
             session.callback_from_ack = True
             claim(endpoints, fitting[0], session, "callback")
@@ -82,11 +92,14 @@ def attach_callbacks_seen_from_ack(sessions: list[Session], control_of: Mapping[
 
 def _silent_unopened(conn: Connection, config: Config) -> bool:
     """No opening of `conn` captured (outcome midstream), nothing it carried either way
-    (no payload, none missed), its first captured packet neither a FIN nor a RST, from a
+    (no payload, none missed, at most a FIN of a side the capture lacks acknowledged:
+    Connection.orig/resp_acked_unseen, the bytes one direction's ACKs show of the other,
+    oneway64), its first captured packet neither a FIN nor a RST, from a
     port in the agent range (its first sender's) to one in the media range, the NDMP
     port at neither end, no control connection."""
     return (conn.role != "control" and connection_outcome(conn) == "midstream"
             and not (conn.orig_bytes or conn.resp_bytes or conn.missed_bytes)
+            and conn.orig_acked_unseen <= 1 and conn.resp_acked_unseen <= 1
             and config.ndmp_port not in (conn.orig_p, conn.resp_p)
             and config.in_agent_range(conn.orig_p) and config.in_media_range(conn.resp_p)
             and not (conn.fin_frames and conn.fin_frames[0] == conn.first_frame)

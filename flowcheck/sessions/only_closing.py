@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, Session
 from flowcheck.profiles import Profile
-from flowcheck.sessions.classify import connection_outcome
+from flowcheck.sessions.classify import connection_outcome, one_sided
 from flowcheck.sessions.pools import Endpoints, claim
 from flowcheck.sessions.reset_answered import logs_after_close
 
@@ -27,7 +27,11 @@ CLOSING_SECONDS = 1.0
 
 def close_only(conn: Connection) -> bool:
     """Does the capture hold only the connection's closing: no SYN or SYN-ACK, no payload
-    either way, no RST, and a FIN that is its first captured packet or comes within
+    either way, nor more than a FIN of a side the capture lacks acknowledged (Connection.
+    orig/resp_acked_unseen: one direction's ACKs that moved over the other's data show
+    it carried some, oneway64: lab/clean-3-resources, the media server's packets from
+    frame 171, the last data connection first seen at its ACKs of 8,113 B more), no RST,
+    and a FIN that is its first captured packet or comes within
     CLOSING_SECONDS of it (the bare ACKs before it answer a FIN or the last data before
     the capture), a FIN acknowledged (Connection.orig_fin_acked, resp_fin_acked: a close
     that went through; FINs resent unanswered are a stall, trial37b
@@ -39,19 +43,33 @@ def close_only(conn: Connection) -> bool:
     data, stays a data connection; the agent's packets only: cutcb64b,
     field51-matrix/clean-restore-routed-captured-in-on-media from frame 294 read the
     callback 10.77.1.2:6041 -> 10.77.0.1:5001, its FIN and its ACK of the media
-    server's, as a data connection)? Such a connection was open
+    server's, as a data connection), or, one direction captured, its one side's FIN
+    sent once (_lone_fin_one_way)? Such a connection was open
     before the capture and ends as it begins: it shows its job closing, not a resource
     running (leftover62: a Backup Exec agent closes its callback just before the control
     connection, so a capture starting at the callback's FIN, or at the media server's
     ACK of it, took it for a running data connection of a job that was ending)."""
     if conn.syn_seen or conn.synack_seen or conn.orig_bytes or conn.resp_bytes \
+            or conn.orig_acked_unseen > 1 or conn.resp_acked_unseen > 1 \
             or conn.rst_frames or not conn.fin_frames \
             or not (conn.orig_fin_acked or conn.resp_fin_acked
                     or (conn.orig_fin_unseen and not conn.orig_pkts)
-                    or (conn.resp_fin_unseen and not conn.resp_pkts)):
+                    or (conn.resp_fin_unseen and not conn.resp_pkts)
+                    or _lone_fin_one_way(conn)):
         return False
     return conn.fin_frames[0] == conn.first_frame or (
         conn.fin_ts is not None and conn.fin_ts - conn.ts <= CLOSING_SECONDS)
+
+
+def _lone_fin_one_way(conn: Connection) -> bool:
+    """Does the capture hold one side of the connection only (one_sided: its peer's
+    packets none, though that side's ACKs show the peer), that side's FIN sent once?
+    Its peer's ACK of it cannot be in such a capture, so that FIN is as far as its close
+    can show; one not resent is no stall (oneway64: lab/clean-3-resources, the media
+    server's packets only, from frame 10 to 184: the callback 10.77.0.2:6077 ->
+    10.77.0.1:5001 first seen at the media server's ACK of the agent's FIN, which the
+    capture lacks, then its own FIN, was matched by ports as a data connection)."""
+    return one_sided(conn) is not None and len(conn.fin_frames) == 1
 
 
 def closes_with(conn: Connection, ts: float) -> bool:
