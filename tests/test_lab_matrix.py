@@ -100,6 +100,16 @@ def test_the_lab_counts_tcp_frames_with_tshark() -> None:
     assert tcp_frames(field77 / "ndmjob-data-rejected-by-media-sll2-dir-in.pcap.gz") == 30
 
 
+def test_a_capture_tshark_cannot_read_is_no_proof_of_no_tcp(tmp_path: Path) -> None:
+    """tshark failing on the file (exit 2: not a capture it understands, or gone) prints no
+    frame; read as 0 TCP frames, judge would take flowcheck's "no TCP at all" for right on
+    no one's word. It is None (not counted), and judge does not take it."""
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(bytes(range(256)))
+    assert tcp_frames(junk) is None
+    assert tcp_frames(tmp_path / "gone.pcap") is None
+
+
 def test_a_nat_whose_announcement_is_not_captured_may_pass() -> None:
     """Seed 36 run 2: the agent's announcement of its other address, translated by the
     media server's DNAT, captured with -Q out on the media server (no agent packet): the

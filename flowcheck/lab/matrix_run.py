@@ -302,13 +302,15 @@ def analyze(run: dict, path: Path, config: Path, out: Path) -> dict:
     return result
 
 
-def tcp_frames(path: Path) -> int:
+def tcp_frames(path: Path) -> int | None:
     """How many frames of the capture at `path` tshark reads as TCP (`-Y tcp`): the
     lab's own check of an answer saying the capture holds no TCP at all (matrix.judge,
-    NO_TCP). One tshark run, only for such an answer."""
+    NO_TCP). One tshark run, only for such an answer. None when tshark failed (exit
+    status not 0: a file it cannot read, or gone) before printing any: no proof of none."""
     out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp", "-T", "fields", "-e",
                           "frame.number"], capture_output=True, text=True, check=False)
-    return len(out.stdout.split())
+    frames = len(out.stdout.split())
+    return frames if frames or out.returncode == 0 else None
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
