@@ -26,7 +26,8 @@ from flowcheck.lab.matrix import (
     judge,
     plan,
 )
-from flowcheck.lab.matrix_run import capture_run, fault_time, tcp_frames
+from flowcheck.lab.matrix_run import capture_run
+from flowcheck.lab.matrix_tshark import fault_time, tcp_frames
 from flowcheck.lab.netns import list_namespaces
 from flowcheck.pipeline import read_traffic
 
@@ -92,7 +93,7 @@ def test_control_syns_dropped_before_the_point_may_leave_no_tcp_at_all() -> None
 
 
 def test_the_lab_counts_tcp_frames_with_tshark() -> None:
-    """matrix_run.tcp_frames, tshark's own count behind judge's "no TCP at all": none in
+    """matrix_tshark.tcp_frames, tshark's own count behind judge's "no TCP at all": none in
     seed 140 run 8's capture (neighbour discovery alone), run 18's every frame."""
     field77 = Path(__file__).resolve().parents[1] / "captures" / "field77-matrix"
     assert tcp_frames(field77 / "routed-ipv6-control-syns-dropped-by-router-agent-sll.pcap.gz"
