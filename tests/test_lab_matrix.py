@@ -26,7 +26,8 @@ from flowcheck.lab.matrix import (
     judge,
     plan,
 )
-from flowcheck.lab.matrix_run import capture_run, fault_time, tcp_frames
+from flowcheck.lab.matrix_run import capture_run
+from flowcheck.lab.matrix_tshark import fault_time, tcp_frames
 from flowcheck.lab.netns import list_namespaces
 from flowcheck.pipeline import read_traffic
 
@@ -92,12 +93,22 @@ def test_control_syns_dropped_before_the_point_may_leave_no_tcp_at_all() -> None
 
 
 def test_the_lab_counts_tcp_frames_with_tshark() -> None:
-    """matrix_run.tcp_frames, tshark's own count behind judge's "no TCP at all": none in
+    """matrix_tshark.tcp_frames, tshark's own count behind judge's "no TCP at all": none in
     seed 140 run 8's capture (neighbour discovery alone), run 18's every frame."""
     field77 = Path(__file__).resolve().parents[1] / "captures" / "field77-matrix"
     assert tcp_frames(field77 / "routed-ipv6-control-syns-dropped-by-router-agent-sll.pcap.gz"
                       ) == 0
     assert tcp_frames(field77 / "ndmjob-data-rejected-by-media-sll2-dir-in.pcap.gz") == 30
+
+
+def test_a_capture_tshark_cannot_read_is_no_proof_of_no_tcp(tmp_path: Path) -> None:
+    """tshark failing on the file (exit 2: not a capture it understands, or gone) prints no
+    frame; read as 0 TCP frames, judge would take flowcheck's "no TCP at all" for right on
+    no one's word. It is None (not counted), and judge does not take it."""
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(bytes(range(256)))
+    assert tcp_frames(junk) is None
+    assert tcp_frames(tmp_path / "gone.pcap") is None
 
 
 def test_a_nat_whose_announcement_is_not_captured_may_pass() -> None:

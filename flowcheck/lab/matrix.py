@@ -350,7 +350,7 @@ def judge(exp: dict, verdict: str | None, errors: Sequence[str], exit_code: int,
     """Does flowcheck's answer (verdict, error codes, exit code, warning codes) match the
     ground truth `exp` (expect's)? An internal error (exit 4) never does; an empty
     capture's exit 3, or an inconclusive answer warning `no_control_session` alone where
-    tshark finds no TCP frame in the capture (`tcp_frames` 0: matrix_run.tcp_frames; not
+    tshark finds no TCP frame in the capture (`tcp_frames` 0: matrix_tshark.tcp_frames; not
     flowcheck's own word, which a misread capture would give too: review64a), does where
     nothing could reach the capture point (`empty_ok`); a
     clean run's warning its capture form does not explain (`unexplained`) never does;

@@ -35,12 +35,12 @@ from flowcheck.lab.matrix import (
     fault_rules,
     judge,
     plan,
-    syn_target,
     unexplained,
 )
 from flowcheck.lab.matrix_axes import AXES, agent_of, sessions_of, sidecar_hosts, step_v6
 from flowcheck.lab.matrix_jobs import peer_args, run_two_jobs
 from flowcheck.lab.matrix_net import Routed
+from flowcheck.lab.matrix_tshark import fault_time, tcp_frames
 from flowcheck.lab.netns import Lab, LabError, apply_nft
 from flowcheck.lab.scenarios import Scenario
 
@@ -125,37 +125,6 @@ def kill_agent_midway(lab: Lab, stop: threading.Event, log: list[str],
                     log.append(f"killed agent pid {pid} at {time.time():.3f}")
             return
         time.sleep(0.05)
-
-
-def fault_time(run: dict, path: Path) -> float:
-    """Epoch time of the fault's first packet (the step's first SYN, else the first SYN
-    to the agent range; with two jobs, the faulted job's: to or from its agent's
-    address); the capture's first third when neither is in it. tshark reads the whole
-    file: its `-c 1` counts packets read, not shown, so with `-Y` it stopped at the
-    first packet and every stopped run was cut from the capture's first third instead
-    (seed 108 run 36: the faulted job's SYNs cut away, the other job's read PASS)."""
-    flt = "tcp.flags.syn==1 && tcp.flags.ack==0"
-    receiver, step = "a", "data"
-    if "step" in run:
-        receiver, ports, _s = syn_target(run)
-        step = run["step"]
-        low, _, high = ports.partition("-")
-        flt += f" && tcp.dstport>={low} && tcp.dstport<={high or low}"
-    elif run["fault"] in ("port-in-use", "kill-agent", "nat", "range-small"):
-        flt += " && tcp.dstport>=6001 && tcp.dstport<=6100"
-    if run.get("jobs", 1) == 2 and run.get("fault_job"):
-        v6 = step_v6(run, step)
-        field = ("ipv6" if v6 else "ip") + (".dst" if receiver == "a" else ".src")
-        flt += f" && {field}=={agent_of(run, run['fault_job'], v6)}"
-    out = subprocess.run(["tshark", "-r", str(path), "-Y", flt, "-T", "fields", "-e",
-                          "frame.time_epoch"], capture_output=True,
-                         text=True, check=False).stdout.split()
-    if out:
-        return min(float(t) for t in out)
-    times = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e",
-                            "frame.time_epoch"], capture_output=True, text=True,
-                           check=False).stdout.split()
-    return float(times[len(times) // 3]) if times else 0.0
 
 
 def shape(run: dict, path: Path, rng: random.Random) -> None:
@@ -300,15 +269,6 @@ def analyze(run: dict, path: Path, config: Path, out: Path) -> dict:
     result = {"run": run, "expect": exp, "got": got, "match": match}
     (out / f"run{run['index']:02d}.json").write_text(json.dumps(result, indent=1))
     return result
-
-
-def tcp_frames(path: Path) -> int:
-    """How many frames of the capture at `path` tshark reads as TCP (`-Y tcp`): the
-    lab's own check of an answer saying the capture holds no TCP at all (matrix.judge,
-    NO_TCP). One tshark run, only for such an answer."""
-    out = subprocess.run(["tshark", "-r", str(path), "-Y", "tcp", "-T", "fields", "-e",
-                          "frame.number"], capture_output=True, text=True, check=False)
-    return len(out.stdout.split())
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -221,11 +221,12 @@ def _data_left_open(ctx: Context, session: Session, control: Connection,
         return None
     closer = control.host(fin.direction)
     role = "the media server" if fin.direction == "orig" else "the agent"
+    if not _callback_closed_with(ctx, session, closer, fin):  # the session's, not a connection's
+        return None
     for uid in session.data_connections:
         conn = ctx.by_uid[uid]
         if (conn.fin_frames or conn.rst_frames or not (conn.orig_bytes or conn.resp_bytes)
                 or not (conn.orig_pkts and conn.resp_pkts) or conn.last_ts > fin.ts
-                or not _callback_closed_with(ctx, session, closer, fin)
                 or not _seen_after(ctx, session, conn, fin)):
             continue
         words = (f"{role.capitalize()} {closer} ended the session without notifying a halt, "

@@ -9,7 +9,8 @@ after a SYN (sooner than the wait before TCP's next resend, which is at least as
 the last one, RFC 6298 5.5) failed on an answer to that SYN: a RST or an ICMP
 unreachable, which travels the way the capture lacks, or on the connector's own connect
 timeout. A dropped SYN fails its connect only a whole wait after its last resend
-(Linux's defaults: a minute or more after the first SYN; Windows': 21 to 31 s). Lab
+(two minutes or more after the first SYN on Linux's defaults, 21 to 31 s on Windows':
+verify.syn_give_up). Lab
 matrix seed 140 run 18: ndmjob's agent connected to the media server, whose input chain
 rejected the SYNs with ICMP host-unreachable; captured on the media server with `tcpdump
 -Q in`: the SYNs (frames 6, 8) and the DATA_CONNECT reply NDMP_CONNECT_ERR (frame 9)
