@@ -54,3 +54,20 @@ def test_a_capture_of_the_ndmp_port_alone_may_be_filtered(missing) -> None:  # n
     assert finding.fix.startswith("If this capture was filtered to the NDMP port "
                                   "(tcpdump 'port 10000'), capture again without a filter; "
                                   "else read the agent 10.64.2.2's log")
+
+
+def test_the_media_servers_firewall_is_not_ruled_out_by_a_capture_of_one_port() -> None:
+    """filtered-media: the media server's own input chain dropped the callback, the
+    capture on it filtered 'port 10000' (pcap): it read "no SYN of the callback reached
+    it, so the media server's firewall is not the cause" (trial 26 D6's reading, kept by
+    nu67b for a job stopped there)."""
+    config = build_config(load_file(CASES / "filtered-media.toml"))
+    analysis = analyze(read_traffic([str(CASES / "filtered-media.pcap")], config), config)
+    [finding] = [f for f in analysis.findings if f.code == "step_missing"]
+    assert "This capture was taken on the media server 10.64.1.1" in finding.message
+    assert "no SYN of the callback reached it" not in finding.message
+    assert "no SYN of the callback is in it, so, unless a capture filter kept only the " \
+           "NDMP port 10000" in finding.message
+    assert finding.fix.startswith("If this capture was filtered to the NDMP port "
+                                  "(tcpdump 'port 10000'), capture again without a filter; "
+                                  "else allow TCP from 10.64.2.2 to 10.64.1.1")

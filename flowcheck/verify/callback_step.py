@@ -224,9 +224,10 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
             ctx, session, spec,
             f"{lead}. Backup Exec's agent calls the job engine back on that port (TechNote "
             f"step 2); {OTHER_PRODUCT}" + hint + (
-                unreached_words(session, ttls) if ttls else
+                unreached_words(session, ttls, filtered=ctx.config.ndmp_port
+                                if filtered and placed else None) if ttls else
                 unsent_words(ctx, session, own, filtered=filtered) if own else ""),
-            fix=unreached_fix(ctx, session) if ttls else
+            fix=unreached_fix(ctx, session, filtered=filtered and placed) if ttls else
             unsent_fix(ctx, session, filtered=filtered) if own else unproven_fix(ctx, session),
             allows=callback_allows(session), other_profile="said")
         if stop is None:
