@@ -211,11 +211,15 @@ def analyze(traffic: Traffic, config: Config) -> Analysis:
     finding (info) saying so (new-user trial 54); a session that would read so but for
     what the capture may lack has its data connection opened the other way `unknown`
     (flowcheck.verify.profile_doubt). The findings' words name a set's frames by file
-    and frame in it (flowcheck.frame_names; newuser62)."""
+    and frame in it (flowcheck.frame_names; newuser62); each finding's message and fix
+    ends as a sentence (flowcheck.sentence_end; field check 78)."""
     from flowcheck.frame_names import naming, traffic_names
+    from flowcheck.sentence_end import ended
 
     with naming(traffic_names(traffic)):
-        return _analyze(traffic, config)
+        analysis = _analyze(traffic, config)
+    analysis.findings = ended(analysis.findings)  # each message and fix a sentence's end
+    return analysis
 
 
 def _analyze(traffic: Traffic, config: Config) -> Analysis:

@@ -23,7 +23,7 @@ from flowcheck.model import (
 from flowcheck.sources.pieces import ONE_PIECE, Pieces
 
 if TYPE_CHECKING:
-    from flowcheck.connections.clock import ClockStep
+    from flowcheck.connections.clock_words import ClockStep
     from flowcheck.decode.skipped import Skipped
     from flowcheck.profiles import Profile
     from flowcheck.sessions.clock_apart import LagProof

@@ -17,7 +17,8 @@ import pytest
 
 from flowcheck.connections import seams
 from flowcheck.connections.acked_early import AckedEarly
-from flowcheck.connections.points import CapturePoints, Packets
+from flowcheck.connections.point_sample import Packets
+from flowcheck.connections.points import CapturePoints
 
 STEP = 1.0  # seconds behind: connections.clock.CLOCK_STEP_SECONDS's role
 

@@ -411,6 +411,9 @@ HOST_TOOL_COPIES = {
     # the tape agent's and the data agent's tcpdump -i any merged (captures/lab-hostproof):
     # the unrelated T -> A connection's packets at both hosts.
     "captures/lab-hostproof/three-way-data-syns-dropped-at-tape-agent-unrelated-connection.pcap",
+    # both hosts' tcpdump -i any (SLL) merged, a router between (field check 78, seed 141
+    # run 0): each packet at both hosts, the agent's RST too.
+    "captures/field78-matrix/dual-restore-agent-killed-routed-both-sll.pcap.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%

@@ -44,7 +44,7 @@ def reading_as_on_the_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
 def transfer(path: Path, chunks: int) -> Path:
     """One connection carrying about `chunks` read chunks of data in segments of
     1,100-1,400 bytes (an ACK every 4), each with its own TCP checksum, none of them
-    one the capture-points sample takes (points.sampled: low six bits 0)."""
+    one the capture-points sample takes (point_sample.sampled: low six bits 0)."""
     packets = handshake()
     seq = 101
     for k in range(chunks * CHUNK // 1300):

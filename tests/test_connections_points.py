@@ -27,7 +27,8 @@ from test_connections_util import internet_checksum
 
 from flowcheck.connections import TrackResult, track_connections
 from flowcheck.connections.offsets import Offset
-from flowcheck.connections.points import CapturePoints, Packets
+from flowcheck.connections.point_sample import Packets
+from flowcheck.connections.points import CapturePoints
 
 MEDIA, AGENT = "10.77.0.1", "10.77.1.2"
 MPORT, APORT = 5001, 6001

@@ -19,7 +19,8 @@ from test_tshark_counts import assert_matches_tshark
 
 import flowcheck.connections.by_time as by_time
 from flowcheck.connections import ConnectionTracker, track_connections
-from flowcheck.connections.clock import written_behind, written_finding
+from flowcheck.connections.clock import written_behind
+from flowcheck.connections.clock_words import written_finding
 from flowcheck.model import Connection
 from flowcheck.sources import iter_batches
 

@@ -162,7 +162,7 @@ def test_copies_a_router_forwarded_under_another_mac_pair_are_two_captures() -> 
     # Two capture points' copies are evidence: kept, one side alone to judge it (newuser63).
     assert copies.fix.startswith("nothing to fix in the network for the copies; keep both "
                                  "sides of the router together (what one point saw")
-    assert copies.fix.endswith("or analyze one capture point's packets alone")
+    assert copies.fix.endswith("or analyze one capture point's packets alone.")
 
 
 def test_copies_under_one_mac_pair_keep_either_reading(tmp_path: Path) -> None:

@@ -2,11 +2,14 @@
 D8): `session` is the session the document ties the finding's connection to, in the
 JSON of `analyze`, `connections` and `ndmp` alike, and `ts` is the time of one of the
 finding's frames (docs/json.md, `findings[]`; capture_loss too since trial 25 D6), read
-with flowcheck's own reader."""
+with flowcheck's own reader; and every message and fix, and every part the text report
+prints of them (its cause, Fix:, Detail:, Also:), ends as a sentence (field check 78:
+capture_loss's fix and capture_duplicates' detail ended without a full stop)."""
 
 from __future__ import annotations
 
 import io
+import re
 from functools import cache
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from flowcheck.config import build_config, load_file
 from flowcheck.live import LiveVerifier
 from flowcheck.pipeline import label_connections
 from flowcheck.regress import Case
+from flowcheck.report.answer import finding_parts
 from flowcheck.report.json_doc import analysis_document, traffic_document
 from flowcheck.sources import iter_batches
 
@@ -72,6 +76,22 @@ def test_finding_session_is_its_connections_session(case: Case) -> None:
     analyzed, listed = _documents(case)
     assert _misplaced_sessions(analyzed) == []
     assert _misplaced_sessions(listed) == []
+
+
+# A sentence's end: . ! or ? and any closing brackets or quotes after it.
+_SENTENCE_END = re.compile(r"[.!?][\"')\]\u2019\u201d]*$")
+
+
+@pytest.mark.parametrize("case", CASES, ids=_name)
+def test_finding_words_end_as_sentences(case: Case) -> None:
+    analyzed, _ = _documents(case)
+    printed = [(f["code"], what, f[what]) for f in analyzed["findings"]
+               for what in ("message", "fix") if f[what]]
+    printed += [(f.code, label or "cause", text)
+                for f in case_analysis(case.capture, case.config_path).findings
+                for label, text in finding_parts(f)]
+    assert [(code, what, text[-60:]) for code, what, text in printed
+            if not _SENTENCE_END.search(text)] == []
 
 
 @pytest.mark.parametrize("case", CASES, ids=_name)

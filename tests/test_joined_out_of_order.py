@@ -211,7 +211,7 @@ def test_joined_reading_is_data_not_words(pieces: list[Path], tmp_path: Path) ->
     file read in time order (Traffic.clock_step.joined), not as a clock stepped (the
     pipeline told them apart by the message's first words, JOINED_WORDS)."""
     from flowcheck.config import build_config, load_file
-    from flowcheck.connections.clock import ClockStep
+    from flowcheck.connections.clock_words import ClockStep
     from flowcheck.pipeline import analyze, read_traffic
 
     joined = tmp_path / "joined-231.pcap"

@@ -120,6 +120,29 @@ def test_the_range_needed_counts_every_stopped_job(results, name, size, held, ow
                                       "first, to at least 8 ports"), finding.fix
 
 
+
+@pytest.mark.parametrize("name", ["agent-range-timewait", "agent-range-widened-to-5"])
+def test_jobs_begun_one_after_another_each_count_with_resources_given(name: str) -> None:
+    """The same four jobs with `resources = 1` (what the lab ran: media --resources 1):
+    each began after the one before had ended, so job 4, begun 1.2 s after job 3 stopped
+    on the range with its hosts and resources, was taken for job 3 run again and counted
+    once (words64: "needed 6 ... a retry of S3's job, counted once", "to at least 6").
+    The lab ran these jobs with 6001-6007 (newuser66-evidence/nu66a/tw7.pcap): job 4
+    failed; 6001-6008 carried all four. The count stays 8, the retry reading said beside
+    as the smaller count it would be."""
+    config = build_config({**load_file(CASES / f"{name}.toml"), "resources": 1})
+    result = analyze(read_traffic([str(CASES / f"{name}.pcap.gz")], config), config)
+    [small] = [f for f in result.findings if f.code == "range_too_small"]
+    assert "10.66.2.2 needed 8 ports of the range at once" in small.message, small.message
+    assert "to at least 8 (what 10.66.2.2 needed at once" in small.fix, small.fix
+    assert "or start fewer jobs within port_hold_seconds (60 s) of each other" in small.fix
+    assert ("S4 began after S3 stopped on the range, within 60 s, with the same two hosts "
+            "and resources: counted as a job of its own (the capture cannot tell a retry "
+            "from another job; were it S3's job run again because S3 failed, 6 ports at "
+            "once)") in small.message, small.message
+    for finding in missing(result):
+        assert ", to at least 8 ports" in finding.fix, finding.fix
+
 def test_plan_says_fits_is_one_job_and_back_to_back_jobs_count(capsys) -> None:  # noqa: ANN001
     """`plan --resources 1 --agent-range 6001-6004` says "fits" (exit 0) for one job; the
     four back-to-back jobs of agent-range-timewait need four jobs' ports. Its line on the

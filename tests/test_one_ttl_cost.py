@@ -20,7 +20,8 @@ from types import FrameType
 import numpy as np
 
 from flowcheck.connections import one_ttl
-from flowcheck.connections.points import CapturePoints, Packets
+from flowcheck.connections.point_sample import Packets
+from flowcheck.connections.points import CapturePoints
 
 PACKETS = 20  # per connection, then one resent bit for bit
 RESENT = 5  # the resent one

@@ -8,10 +8,11 @@ originator's bytes ACKed 1,000,006,241 where it sent 14,480 and 7,240, and a gap
 83,000 B of the responder's). tshark 4.0 keeps it in one tcp.stream too, flagging the
 SYN-ACK "A new tcp session is started with the same ports as an earlier session". Split
 once the capture shows the first use over (the SYN-ACK answers another SYN, or the
-responder's FIN or RST, or 1 s of silence came before it), on the reference,
-short-connection and bulk paths alike; a new ISN answering the same SYN right after the
-first use's packets, its end not captured, stays one connection (a SYN proxy's SYN-ACK
-and the responder's: flowcheck.sessions.syn_proxy), its ACK numbers in one space. A
+responder's FIN or RST), on the reference, short-connection and bulk paths alike; a new
+ISN answering the same SYN, its end not captured, stays one connection however long the
+responder was silent before it (a SYN proxy's SYN-ACK and the responder's:
+flowcheck.sessions.syn_proxy; a request expired and answered again:
+tests/test_one_way_reanswered), its ACK numbers in one space. A
 refusal's RST (seq 0, RST|ACK) answering another SYN after the first use is that new
 attempt's, not the first use reset: it read "RSTRH" and 999,999,000 B ACKed.
 """
@@ -73,7 +74,7 @@ def tshark_streams(path: Path) -> list[str]:
     ("none", 0.05, SECOND_ISN),  # another SYN answered
     ("fin", 0.05, FIRST_ISN),  # the first use's end captured
     ("rst", 0.05, FIRST_ISN),
-    ("none", 5.0, FIRST_ISN),  # A silent 5 s before it
+    ("none", 5.0, SECOND_ISN),  # another SYN answered after 5 s of A's silence
 ])
 def test_a_new_isn_after_the_first_use_ended_is_a_new_connection(
         tmp_path: Path, short_everywhere: None, end: str, gap: float,  # noqa: F811
@@ -97,16 +98,17 @@ def test_a_new_isn_after_the_first_use_ended_is_a_new_connection(
         assert connections == [reference_first, reference_second], chunk
 
 
-@pytest.mark.parametrize("both", [False, True])
+@pytest.mark.parametrize(("both", "gap"), [(False, 0.05), (False, 5.0), (True, 0.05)])
 def test_a_new_isn_without_the_first_use_over_stays_one_connection(
-        tmp_path: Path, short_everywhere: None, both: bool) -> None:  # noqa: F811
-    """A new ISN answering the same SYN within a round trip of A's last packet, no close
-    of A's captured (a SYN proxy's SYN-ACK and the responder's look so): one connection,
-    M's bytes ACKed in one space (14,480 B and its FIN, nothing inflated). Both
+        tmp_path: Path, short_everywhere: None, both: bool, gap: float) -> None:  # noqa: F811
+    """A new ISN answering the same SYN within a round trip of A's last packet or 5 s
+    after it, no close of A's captured (a SYN proxy's SYN-ACK and the responder's look
+    so; a request expired and answered again, tests/test_one_way_reanswered): one
+    connection, M's bytes ACKed in one space (14,480 B and its FIN, nothing inflated). Both
     directions captured (M's SYN decides, as tshark's tcp.stream: a SYN-ACK alone never
     splits), another SYN answered after A's FIN: one connection too."""
     path = (one_way(tmp_path / "kept.pcap", "fin", 0.05, both=True) if both else
-            one_way(tmp_path / "kept.pcap", "none", 0.05, answered=FIRST_ISN))
+            one_way(tmp_path / "kept.pcap", "none", gap, answered=FIRST_ISN))
     for chunk, fast in ((100_000, False), (5, True), (100_000, True)):
         connections, _ = run(path, chunk, fast=fast)
         assert len(connections) == 1, (chunk, fast)

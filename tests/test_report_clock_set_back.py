@@ -85,8 +85,8 @@ def test_times_across_a_clock_set_back_say_so(stepped: Analysis) -> None:
 def test_the_base_reads_the_step_not_its_words(stepped: Analysis) -> None:
     """The time base follows the kind of step the reading found (Traffic.clock_step),
     not capture_clock_stepped's words: a rewording of the finding moved the base back to
-    the connection stamped after the step (report.since read clock.SET_BACK_WORDS)."""
-    from flowcheck.connections.clock import SET_BACK_WORDS, ClockStep
+    the connection stamped after the step (report.since read clock_words.SET_BACK_WORDS)."""
+    from flowcheck.connections.clock_words import SET_BACK_WORDS, ClockStep
 
     assert stepped.traffic.clock_step == ClockStep(set_back=200)
     before = _report(stepped)

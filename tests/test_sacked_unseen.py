@@ -22,6 +22,7 @@ from test_connections_states import A, M
 from test_connections_util import ACK, FIN, SYN, ethernet, ipv4, read_batches, tcp
 from test_connections_util import write_pcap as write
 
+from flowcheck.connections import sack as sack_options
 from flowcheck.connections import short
 from flowcheck.connections.tracker import ConnectionTracker
 from flowcheck.model import Connection
@@ -177,12 +178,13 @@ def test_overlapping_and_duplicate_sack_blocks_count_each_byte_once(
 @pytest.mark.usefixtures("short_everywhere")
 def test_the_short_pass_asks_every_packet_with_a_sack_beyond_its_ack(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """short._hand_sacks asks sacks_beyond_ack only of the packets with a byte SACK_KIND
-    among the 40 before their payload (fewer than it is handed), and marks what asking
-    every packet marks: SACK blocks above and below the ACK, after NOPs, behind
-    timestamps (kind 8, whose values here hold the byte 5 too), and no options."""
+    """The short pass's hand_sacks (connections.sack) asks sacks_beyond_ack only of the
+    packets with a byte SACK_KIND among the 40 before their payload (fewer than it is
+    handed), and marks what asking every packet marks: SACK blocks above and below the
+    ACK, after NOPs, behind timestamps (kind 8, whose values here hold the byte 5 too),
+    and no options."""
     calls = {"marked": 0, "asked": 0, "rows": 0}
-    hand, ask = short._hand_sacks, short.sacks_beyond_ack
+    hand, ask = sack_options.hand_sacks, sack_options.sacks_beyond_ack
 
     def asked(buf, d, k):  # noqa: ANN001, ANN202
         calls["asked"] += 1
@@ -197,8 +199,8 @@ def test_the_short_pass_asks_every_packet_with_a_sack_beyond_its_ack(
         calls["marked"] += int(np.count_nonzero(every & rows_of))
         calls["rows"] += int(np.count_nonzero(rows_of))
 
-    monkeypatch.setattr(short, "_hand_sacks", checked)
-    monkeypatch.setattr(short, "sacks_beyond_ack", asked)
+    monkeypatch.setattr(short, "hand_sacks", checked)
+    monkeypatch.setattr(sack_options, "sacks_beyond_ack", asked)
     stamp = b"\x01\x01\x08\x0a\x05\x00\x00\x05\x00\x05\x05\x00"  # NOP NOP TS (5s inside)
     for acked in (0, 3, 40):
         last = 1 + 1000 * acked
@@ -215,7 +217,8 @@ def test_options_cut_by_the_snap_length_at_the_end_of_a_batch(tmp_path: Path) ->
     """A pure ACK whose timestamps option the snap length cut (a 54-byte snap: the fixed
     header whole, the options not), the last packet of its batch: its payload's start
     lies past the batch's bytes. The short pass reads none beyond them and tracks it as
-    every path does (it raised IndexError in short._hand_sacks, e81a3888)."""
+    every path does (it raised IndexError in the short pass's hand_sacks, then
+    short._hand_sacks, e81a3888)."""
     stamp = b"\x01\x01\x08\x0a" + b"\x05" * 8  # NOP NOP TS, each value byte a 5
     packets = receiver_only(3, [stamp, stamp])[:-1]  # no FIN: a pure ACK ends the file
     path = write(tmp_path / "cut.pcap", 1, [(packet, 54) for packet in packets])

@@ -15,10 +15,12 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import replace
 from pathlib import Path
 
-from pcap_records import read_records, write_records
+import pytest
+from pcap_records import Record, read_records, write_records
 from stored import shared_analysis, sidecar, stored_analysis
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
@@ -58,6 +60,49 @@ def test_get_state_replies_cut_before_their_address_are_said_cut() -> None:
     for words in (partial.message, step.detail):
         assert "no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names" not in words
 
+
+
+def _holed(record: Record, keep: int) -> Record:
+    """record's IPv4/TCP frame with only the first `keep` bytes of its TCP payload, the
+    IP length and checksum made to match: the rest never in the capture (a hole before
+    the direction's next segment), not cut by the snap length (wire length = captured)."""
+    data = record.data
+    ihl = (data[14] & 0xF) * 4
+    start = 14 + ihl + (data[14 + ihl + 12] >> 4) * 4
+    frame = bytearray(data[:start + keep])
+    struct.pack_into("!H", frame, 16, len(frame) - 14)
+    struct.pack_into("!H", frame, 24, 0)
+    total = sum(struct.unpack(f"!{ihl // 2}H", bytes(frame[14:14 + ihl])))
+    total = (total & 0xFFFF) + (total >> 16)
+    struct.pack_into("!H", frame, 24, ~((total & 0xFFFF) + (total >> 16)) & 0xFFFF)
+    return replace(record, data=bytes(frame), wirelen=len(frame))
+
+
+@pytest.mark.parametrize("cut", ["holes", "gone"])
+def test_get_state_replies_not_cut_by_the_snap_length_are_not_said_cut(
+        tmp_path: Path, cut: str) -> None:
+    """ndmjob's v3 backup at full snap length (captures/ndmjob/v3-backup), its
+    DATA_CONNECT request (frame 11) and its 5 DATA_GET_STATE replies (19, 1902, 1906,
+    1911, 1916) each with only its first 30 B of TCP payload, the rest never captured
+    (holes), or those frames gone: the announcement unread either way. With holes the
+    replies are in the capture, partial, and were said "the snap length cut" (words64),
+    where no frame is shorter than the wire's; gone, none is in the capture."""
+    capture = CAPTURES / "ndmjob" / "v3-backup.pcap"
+    linktype, records = read_records(capture)
+    edited = {11, 19, 1902, 1906, 1911, 1916}
+    kept = [(_holed(r, 30) if n in edited else r) if cut == "holes" else r
+            for n, r in enumerate(records, 1) if cut == "holes" or n not in edited]
+    path = write_records(tmp_path / f"{cut}.pcap", linktype, kept)
+    analysis = stored_analysis(path, config_path=capture.parent / "flowcheck.toml")
+    detail = analysis.sessions[0].steps[1].detail
+    assert "the snap length cut" not in detail, detail
+    if cut == "holes":
+        assert ("the 5 DATA_GET_STATE replies in the capture (frames 19, 1902, 1906, 1911, "
+                "1916) break off before the endpoint they give, the rest of their bytes not "
+                "in the capture, so none can be read to name that endpoint") in detail, detail
+    else:
+        assert "no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names that " \
+            "endpoint" in detail, detail
 
 def test_as_many_copies_as_syns_is_not_each_syn_twice(tmp_path: Path) -> None:
     """field58-matrix's merged capture (9 control SYNs, each captured leaving M and

@@ -13,7 +13,7 @@ from dataclasses import field
 from itertools import chain
 from typing import TYPE_CHECKING, BinaryIO
 
-from flowcheck.connections.clock import ClockStep, clock_finding, clock_step, written_finding
+from flowcheck.connections.clock_words import ClockStep, clock_finding, clock_step, written_finding
 from flowcheck.connections.duplicates import copies_finding, host_tool_copies, interface_copies
 from flowcheck.connections.flows import FlowKey, address_text
 from flowcheck.connections.joined_order import joined_finding, joined_pieces
@@ -84,7 +84,7 @@ class TrackResult:
     # A set of several files: each frame's file and frame in it (sources.frame_files);
     # None for one file.
     frame_files: FrameFiles | None = None
-    # What its capture_clock_stepped tells (clock.ClockStep); None: no such finding.
+    # What its capture_clock_stepped tells (clock_words.ClockStep); None: no such finding.
     clock_step: ClockStep | None = None
     # Two files of the set are known to be two capture points' (their packets paired,
     # flowcheck.connections.points).

@@ -3,8 +3,8 @@
 A data row with bytes never seen that starts below its side's next_seq (a segment that
 comes after a later one: reordering, a hole filled late) is a retransmission or an
 out-of-order segment by Wireshark's rule (reordering.fill_is_retransmission).
-`bulk._sequences` hands a call's such rows here together, after the holes' bookkeeping;
-they are judged as vector passes (reordering_rows.DirectionRows.retransmissions), with
+`bulk_sequences.data_sequences` hands a call's such rows here together, after the holes'
+bookkeeping; they are judged as vector passes (reordering_rows.DirectionRows.retransmissions), with
 each segment's handshake round trip and its peer's ACK state, so their cost is a few
 numpy calls per call, not Python per row (bench's ndmjob-1g-sniffloss: 7,897 such rows,
 bench/README.md 2026-12-07 06:30).

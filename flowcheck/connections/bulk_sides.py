@@ -22,8 +22,8 @@ from flowcheck.fields_dataclass import fields_dataclass
 class SideColumns:
     """The segments' sides' sequence state as columns (Endpoint.last_raw, last_u,
     max_end; int64, 0 for None, with `known`: last_u set, `has_max`: max_end set), read
-    once per apply_runs; bulk._sequences sets the data segments' values after the run
-    (the Endpoints too), which bulk._ahead reads. had_max: has_max before the run."""
+    once per apply_runs; bulk_sequences.data_sequences sets the data segments' values
+    after the run (the Endpoints too), which bulk._ahead reads. had_max: has_max before the run."""
 
     last_raw: np.ndarray
     last_u: np.ndarray

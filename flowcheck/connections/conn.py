@@ -187,6 +187,20 @@ def acknowledges_syn(side: Endpoint, ack_number: int) -> bool:
     return 0 < signed32(ack_number - side.isn) <= side.max_end - side.isn
 
 
+def answers_again(side: Endpoint, peer: Endpoint, seq: int, ack_number: int) -> bool:
+    """Is a SYN-ACK of side (raw seq and ACK number) with another ISN than side's the same
+    SYN answered again, side's sequence space to restart from it: side sent nothing but
+    its SYN-ACK (no byte, no FIN, no gap), the peer acknowledged none of it, and the ACK
+    number names the SYN its first SYN-ACK answered (the peer's base + 1). Linux answers
+    a SYN resent once its request expired (its SYN-ACK retries spent) with a new ISN
+    (tests/test_one_way_reanswered: SYN-ACKs dropped on their way, one SYN answered
+    with two ISNs or more); kept against the first ISN, the side's bytes read as a gap
+    of the ISNs' distance (493,887,756 B of "capture loss" for a 2 B answer)."""
+    return (side.isn is not None and seq != side.isn and side.max_end == side.isn + 1
+            and not side.fin and not side.holes and side.acked is None
+            and peer.base is not None and (ack_number - 1) & 0xFFFFFFFF == peer.base)
+
+
 def handshake_written_early(c: ConnState) -> None:
     """The handshake of a file whose records are out of time order: the originator's
     ACK that completes it (completes_handshake) was written before its SYN or SYN-ACK
@@ -297,6 +311,9 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             if record.synack_ts is None:
                 record.synack_ts = ts
             if side.isn is None:
+                side.start_sequence(seq, plen)
+            elif answers_again(side, peer, seq, ack_number):
+                side.base, side.next_seq = seq, None
                 side.start_sequence(seq, plen)
             if side.state in (EndpointState.INACTIVE, EndpointState.PARTIAL,
                               EndpointState.SYN_SENT):

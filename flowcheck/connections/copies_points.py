@@ -30,7 +30,8 @@ from flowcheck.connections.packet_identity import (
     options_cut_pairs,
     sample_fields,
 )
-from flowcheck.connections.points import CapturePoints, Packets, sampled
+from flowcheck.connections.point_sample import Packets, sampled
+from flowcheck.connections.points import CapturePoints
 from flowcheck.decode import DecodedBatch, decode_batch
 from flowcheck.decode.tunnels import STANDARD_PORTS, TunnelPorts
 from flowcheck.sources.batch import PacketBatch

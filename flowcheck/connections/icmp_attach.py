@@ -60,7 +60,7 @@ REPLACED_PER_KEY = 4
 
 # Seconds after a connection's first packet within which a quote of its SYN's sequence
 # number answers it: its SYN and their retries (Linux's default 6 retries end 127 s
-# after the first SYN; Windows' 2 after 21 s) and a round trip more.
+# after the first SYN; Windows' 2 or 4 after 21 or 31 s) and a round trip more.
 SYN_RETRY_SPAN = 130.0
 
 # A connection a quote may answer: its first frame, the bases of its sides (the flow

@@ -55,7 +55,8 @@ from flowcheck.connections.copies_tail import (
 )
 from flowcheck.connections.flows import BatchFlows
 from flowcheck.connections.packet_identity import FIELDS, FIXED, OPTIONS_CUT, identity_fields
-from flowcheck.connections.points import CapturePoints, sampled
+from flowcheck.connections.point_sample import sampled
+from flowcheck.connections.points import CapturePoints
 from flowcheck.connections.stamped_identity import tail_syns
 from flowcheck.decode import DecodedBatch
 

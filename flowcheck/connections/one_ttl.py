@@ -23,7 +23,7 @@ they count as a second capture point only on evidence that resends cannot give:
   sees both; a sender resends its own packets, and a receiver's answers to the resends
   are new acknowledgements);
 - the pairs are at least one in ONE_TTL_SHARE of the packets compared of the
-  connections they are in (the file's sampled packets, points.sampled, or the packets
+  connections they are in (the file's sampled packets, point_sample.sampled, or the packets
   of its head, read ahead): a second capture point's copies are half of those
   connections' packets, a sender's resends a small share (a connection that resends a
   quarter of its packets bit for bit is no working one); a host's other traffic,

@@ -42,35 +42,25 @@ from flowcheck.connections.state import EndpointState
 from flowcheck.decode import DecodedBatch
 from flowcheck.sources.batch import PacketBatch
 
-# Seconds a side of a connection whose other side the capture holds nothing of must have
-# been silent before its SYN-ACK with a new initial sequence number opens a new connection
-# on the 4-tuple, its first use's close not captured and the SYN it answers the same
-# (synack_reuses): a SYN-ACK resent repeats its ISN and comes no sooner than the
-# retransmission timeout's 1 s floor (RFC 6298 2.4); a SYN proxy's own SYN-ACK and the
-# responder's (two ISNs answering one SYN: flowcheck.sessions.syn_proxy) come within a
-# round trip.
-REUSE_GAP = 1.0
-
 
 def starts_new(c: ConnState, from_lower: bool, flags: int, seq: int,
-               ts: float | None = None, ack: int | None = None, plen: int = 0) -> bool:
+               ack: int | None = None, plen: int = 0) -> bool:
     """Whether a packet opens a new connection on c's 4-tuple: a SYN whose seq differs from
     its side's base, a reused 4-tuple (as tshark's tcp.stream); or, in a capture that
     holds only that side of c, a SYN-ACK that does (synack_reuses) or a refusal's RST
     that answers another SYN (refusal_reuses).
 
     from_lower: the packet's sender is the flow key's lower endpoint; flags: the TCP flags
-    byte; seq, ack: its raw sequence and ACK numbers (ack None: not read); ts: its time
-    (seconds; None: not known, no gap read); plen: its payload bytes. The same SYN again
-    is a retry. Whether the old connection closed does not matter to tshark's
-    tcp.stream, so it does not matter here either for a SYN.
+    byte; seq, ack: its raw sequence and ACK numbers (ack None: not read); plen: its
+    payload bytes. The same SYN again is a retry. Whether the old connection closed
+    does not matter to tshark's tcp.stream, so it does not matter here either for a SYN.
     """
     bits = flags & (SYN | ACK)
     if bits == SYN:
         side = c.orig if from_lower == c.orig_is_lower else c.resp
         return side.base is not None and seq != side.base
     if bits == SYN | ACK:
-        return synack_reuses(c, from_lower, seq, ts, ack)
+        return synack_reuses(c, from_lower, seq, ack)
     return (flags & RST != 0 and ack is not None and refusal_shape(flags, seq, plen)
             and refusal_reuses(c, from_lower, ack))
 
@@ -101,32 +91,32 @@ def refusal_reuses(c: ConnState, from_lower: bool, ack: int) -> bool:
     return _other_side_unseen(c, is_orig) and _answers_another_syn(c, is_orig, ack)
 
 
-def synack_reuses(c: ConnState, from_lower: bool, seq: int, ts: float | None,
-                  ack: int | None) -> bool:
+def synack_reuses(c: ConnState, from_lower: bool, seq: int, ack: int | None) -> bool:
     """Whether a SYN-ACK (raw seq and ack, ack None: not read; sent from the key's lower
-    endpoint when from_lower; at ts, None: unknown) on c's 4-tuple opens a new
-    connection there: its ISN is not its side's base (a connection keeps its ISN, RFC
-    9293 3.4: a resent SYN-ACK repeats it), the capture holds no packet of c's other side
-    (one direction captured, `tcpdump -Q out` on the responder or a one-way SPAN port:
-    the new use's SYN is missing, so the SYN rule cannot split it), and the capture
-    shows c's first use over: it answers another SYN than c's (its ACK number - 1 not
-    the other side's base: the originator's new ISN), or the side's own FIN or RST is
-    captured, or the side was silent REUSE_GAP seconds before it. Kept as one
+    endpoint when from_lower) on c's 4-tuple opens a new connection there: its ISN is
+    not its side's base (a connection keeps its ISN, RFC 9293 3.4: a resent SYN-ACK
+    repeats it), the capture holds no packet of c's other side (one direction captured,
+    `tcpdump -Q out` on the responder or a one-way SPAN port: the new use's SYN is
+    missing, so the SYN rule cannot split it), and the capture shows c's first use
+    over: it answers another SYN than c's (its ACK number - 1 not the other side's
+    base: the originator's new ISN; RFC 6528's ISN clock moves 250,000 a second, so a
+    new use's SYN has one), or the side's own FIN or RST is captured. Kept as one
     connection, the new use's ACK numbers were read against the first use's ISN: its
     bytes ACKed inflated by up to 2**31, a gap of the new ISN's distance (tshark 4.0
     keeps it in one tcp.stream, "A new tcp session is started with the same ports as an
-    earlier session"). Two directions captured, the SYN decides, as tshark's; a new ISN
-    answering the same SYN soon after, no close captured, stays (a SYN proxy's)."""
+    earlier session"). Two directions captured, the SYN decides, as tshark's. A new ISN
+    answering the same SYN, no close captured, stays however long the side was silent
+    before it: the same attempt answered again (a SYN proxy's SYN-ACK and the
+    responder's; Linux's to the SYN resent once its request expired, seconds after its
+    last SYN-ACK: tests/test_one_way_reanswered, which a 1 s silence split into a
+    half-open connection for each expired request)."""
     is_orig = from_lower == c.orig_is_lower
     side = c.orig if is_orig else c.resp
     if side.base is None or seq == side.base or not _other_side_unseen(c, is_orig):
         return False
     if _answers_another_syn(c, is_orig, ack):
         return True
-    if side.fin or side.state == EndpointState.RESET:
-        return True
-    last = c.record.orig_last_ts if is_orig else c.record.resp_last_ts
-    return ts is not None and last is not None and ts - last >= REUSE_GAP
+    return side.fin or side.state == EndpointState.RESET
 
 
 class PerPacketPath:
@@ -182,7 +172,7 @@ class PerPacketPath:
         c = self._flows.get(key)
         if c is None and key in self._parked:
             c = self._get(key)
-        if c is None or starts_new(c, from_lower, flags, seq, ts, ack, plen):
+        if c is None or starts_new(c, from_lower, flags, seq, ack, plen):
             # A SYN's only (joined_order.continues): not a one-way capture's SYN-ACK or
             # refusal that starts_new took for a new use (synack_reuses, refusal_reuses).
             if c is not None and flags & (SYN | ACK) == SYN and (

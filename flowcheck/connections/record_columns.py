@@ -65,7 +65,7 @@ def ttl_item(value: int) -> int | None:
 def last_data_lists(last_data: tuple[list[tuple[int, int, float]], ...], count: int
                     ) -> list[list[tuple[int, float] | None]]:
     """Per side, per flow (count), its last (or first) data packet's (frame, time) or
-    None, from short_records._Columns.last_data ((flow's index, frame, time) per side)."""
+    None, from short_columns.FlowColumns.last_data ((flow's index, frame, time) per side)."""
     sides = []
     for found in last_data:
         side: list[tuple[int, float] | None] = [None] * count

@@ -138,3 +138,31 @@ def keep_first_sacks(side: Endpoint, edges: list[tuple[int, int]]) -> None:
     (side.ack_first set): the bytes above it (above_ack)."""
     if side.ack_first is not None:
         side.sacked_first = above_ack(edges, side.ack_first)
+
+
+# The bytes before a packet's payload that can hold its TCP options (a header of at most
+# MAX_HEADER bytes, MIN_HEADER of them fixed): where a SACK option would start.
+OPTION_BYTES = np.arange(MIN_HEADER - MAX_HEADER, 0)
+
+
+def hand_sacks(bad: np.ndarray, rows_of: np.ndarray, buf: np.ndarray, d: DecodedBatch,
+                step_rows: np.ndarray) -> None:
+    """For the short pass (flowcheck.connections.short, one step of its flows): mark bad
+    (bool per flow: hand to the per-packet path) the flows where `rows_of` holds whose
+    ACK carries SACK blocks beyond it (sacks_beyond_ack: a mid-stream side's first
+    ACK, or a pure ACK of a side the capture lacks); step_rows: the step's TCP rows. A
+    Python loop over the few flows `rows_of` marks, never over the step, and only over
+    those with a byte SACK_KIND among the 40 before their payload: sack_edges reads the
+    options there (a header's, ending at the payload), so a packet without one has no
+    block (most: bench's (c) 200k asks 4,878 packets, a header search each in Python).
+    A packet whose options the snap length cut is asked when a captured byte of them is
+    SACK_KIND (its payload's start, past its captured bytes, may be past `buf`'s end)."""
+    flows = np.flatnonzero(rows_of)
+    rows = step_rows[flows]
+    at = d.tcp_payload_off[rows].astype(np.int64)[:, None] + OPTION_BYTES
+    # Options the snap length cut put the payload's start past the packet's captured
+    # bytes, past the buffer's end for the batch's last packet: no byte there to read.
+    inside = (at >= 0) & (at < buf.shape[0])
+    maybe = ((buf[np.clip(at, 0, buf.shape[0] - 1)] == SACK_KIND) & inside).any(axis=1)
+    for i, k in zip(flows[maybe].tolist(), rows[maybe].tolist(), strict=True):
+        bad[i] |= sacks_beyond_ack(buf, d, k)

@@ -18,6 +18,13 @@ time), a SYN that reuses the 4-tuple within the batch, a first payload the tap w
 (connections.sack). So the packets handled one at a time follow the unusual flows, never
 all packets. Retransmissions, repeated SYNs, resets, half-open and mid-stream connections
 stay here.
+
+Why this module is long (over 400 lines): it is one transcription, ShortPass.__init__,
+whose step loop keeps every side's column in a local name bound once per batch (issue 7:
+a lookup through an object or a call per step costs in every step of every batch). Its
+parts that stand apart live beside it: the records (short_records, short_columns), a
+parked flow's sides (short_resume), the tap (short_tap), SACK blocks (sack.hand_sacks),
+zero windows (zero_window_step), Wireshark's per-side analysis (reordering_rows).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from flowcheck.connections.parked import Parked
 from flowcheck.connections.record_columns import FLIPPED_BIT, NONE
 from flowcheck.connections.reordering import empty_columns
 from flowcheck.connections.reordering_rows import below, update_columns
-from flowcheck.connections.sack import MAX_HEADER, MIN_HEADER, SACK_KIND, sacks_beyond_ack
+from flowcheck.connections.sack import hand_sacks
 from flowcheck.connections.short_resume import FLOW_FIELDS, SIDE_FIELDS, resume
 from flowcheck.connections.short_tap import ask_tap
 from flowcheck.connections.state import EndpointState
@@ -64,32 +71,6 @@ def _put(values: np.ndarray, sides: np.ndarray, where: np.ndarray, new: np.ndarr
         values[sides[at]] = new[at] if isinstance(new, np.ndarray) else new
     return at
 
-
-# The bytes before a packet's payload that can hold its TCP options (a header of at most
-# MAX_HEADER bytes, MIN_HEADER of them fixed): where a SACK option would start.
-_OPTION_BYTES = np.arange(MIN_HEADER - MAX_HEADER, 0)
-
-
-def _hand_sacks(bad: np.ndarray, rows_of: np.ndarray, buf: np.ndarray, d: DecodedBatch,
-                step_rows: np.ndarray) -> None:
-    """Mark bad (hand to the per-packet path) the flows of a step where `rows_of` holds
-    whose ACK carries SACK blocks beyond it (sacks_beyond_ack: a mid-stream side's first
-    ACK, or a pure ACK of a side the capture lacks); step_rows: the step's TCP rows. A
-    Python loop over the few flows `rows_of` marks, never over the step, and only over
-    those with a byte SACK_KIND among the 40 before their payload: sack_edges reads the
-    options there (a header's, ending at the payload), so a packet without one has no
-    block (most: bench's (c) 200k asks 4,878 packets, a header search each in Python).
-    A packet whose options the snap length cut is asked when a captured byte of them is
-    SACK_KIND (its payload's start, past its captured bytes, may be past `buf`'s end)."""
-    flows = np.flatnonzero(rows_of)
-    rows = step_rows[flows]
-    at = d.tcp_payload_off[rows].astype(np.int64)[:, None] + _OPTION_BYTES
-    # Options the snap length cut put the payload's start past the packet's captured
-    # bytes, past the buffer's end for the batch's last packet: no byte there to read.
-    inside = (at >= 0) & (at < buf.shape[0])
-    maybe = ((buf[np.clip(at, 0, buf.shape[0] - 1)] == SACK_KIND) & inside).any(axis=1)
-    for i, k in zip(flows[maybe].tolist(), rows[maybe].tolist(), strict=True):
-        bad[i] |= sacks_beyond_ack(buf, d, k)
 
 class ShortPass:
     """One batch's short new flows tracked together; `bad` marks the flows to hand back.
@@ -278,7 +259,7 @@ class ShortPass:
             # keeps them (connections.sack). A SYN's first ACK has none.
             joined = do & (top == NONE) & (isn[fp] == NONE)
             if buf is not None and joined.any():
-                _hand_sacks(bad, joined, buf, d, rows[at])
+                hand_sacks(bad, joined, buf, d, rows[at])
             _put(acked_frame, fp, better, fr, better_at)
             _put(acked_ts, fp, better, t, better_at)
             unseen = ac > do  # conn._ack_unseen: an ACK while nothing of the peer is seen
@@ -290,7 +271,7 @@ class ShortPass:
                 # ACK: the per-packet path keeps them (Endpoint.sacked_unseen).
                 same = unseen & (uf != NONE) & (now == ul) & (pl == 0)
                 if buf is not None and same.any():
-                    _hand_sacks(bad, same, buf, d, rows[at])
+                    hand_sacks(bad, same, buf, d, rows[at])
                 first_ack = np.where(unseen & (uf == NONE), ak, uf)
                 unseen_first[fp] = first_ack
                 unseen_last[fp] = np.where(unseen, now, ul)

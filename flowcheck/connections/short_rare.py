@@ -36,8 +36,8 @@ def add_ack_frames(short: ShortPass, flows: np.ndarray, records: list[Connection
     acked = short.acked_frame[1, flows]
     # More than one SYN-ACK: one may have come after the handshake's ACK. A new record's
     # are the batch's, all tested column-wise (its ack_frame is 0; established, its
-    # synack_frames are the pass's: _Columns.synack_top their highest); a continuing
-    # one's its list's.
+    # synack_frames are the pass's: short_columns.FlowColumns.synack_top their highest);
+    # a continuing one's its list's.
     if fresh:
         if synack_top is not None:
             late = ((synacks > 1) & short.established[flows] & (acked > 0)

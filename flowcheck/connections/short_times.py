@@ -55,7 +55,7 @@ def packet_times(times: np.ndarray, flags: np.ndarray, sent: np.ndarray,
 
 def update_times(records: list[Connection], col: Any) -> None:
     """The continuing records' packet times as update_packet keeps them (packet_times;
-    col: short_records' _Columns): the first FIN's time and the peer's last packet's
+    col: short_columns.FlowColumns): the first FIN's time and the peer's last packet's
     before it where the batch holds the connection's first FIN (the record none before:
     called before short_records' _update_rare adds the batch's fin_frames), the peer's
     from an earlier batch when this one holds none of its packets before the FIN; then

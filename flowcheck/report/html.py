@@ -10,12 +10,7 @@ from flowcheck import __version__
 from flowcheck.config import format_ranges
 from flowcheck.frame_names import frame_span
 from flowcheck.model import endpoint
-from flowcheck.report.analyze import (
-    endpoints,
-    shown_detail,
-    step_connections,
-    summary_counts,
-)
+from flowcheck.report.analyze import summary_counts
 from flowcheck.report.answer import answer_rows, summary_blocks
 from flowcheck.report.connections import session_words
 from flowcheck.report.files import write_report_file
@@ -40,6 +35,7 @@ from flowcheck.report.overview import (
     wall_clock,
 )
 from flowcheck.report.since import Since
+from flowcheck.report.step_table import endpoints, shown_detail, step_connections
 from flowcheck.report.step_time import message_times, step_time
 from flowcheck.report.verdict_notes import inconclusive_note, mid_job_note
 from flowcheck.report.zeek_words import history_legend, state_legend

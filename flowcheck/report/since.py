@@ -25,7 +25,7 @@ from flowcheck.frame_names import frame_text
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from flowcheck.connections.clock import ClockStep
+    from flowcheck.connections.clock_words import ClockStep
     from flowcheck.model import Connection
 
 SET_BACK = " (clock set back)"

@@ -7,8 +7,11 @@ interface as it stops. Every other block type (name resolution, decryption secre
 custom) is skipped; those Wireshark shows as frames of their own (custom blocks, systemd
 journal entries, sysdig events: NUMBERED_TYPES) still take their frame number, so the
 packets' frame numbers are Wireshark's (Records.position). Runs
-of Enhanced Packet Blocks are walked by their length fields alone and tested in bulk;
-other blocks one at a time. Timestamps are converted in bulk per interface.
+of Enhanced Packet Blocks are found without a Python step per block (the walk ahead's
+chain, a scan of the buffer's words: pcapng_scan.py, or the chain of length fields for
+large blocks) and tested in bulk, each block's 28-byte header read as one gathered item;
+other blocks one at a time. Timestamps are converted in bulk per interface
+(pcapng_rows.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import sys
 
 import numpy as np
 
-from flowcheck.arrays import distinct
 from flowcheck.sources.host_tools import NO_IDENTITY, HostTool
 from flowcheck.sources.pcap import (
     MIN_MAX_CAPLEN,
@@ -33,7 +35,9 @@ from flowcheck.sources.pcapng_blocks import (
     read_options,
     read_statistics,
 )
-from flowcheck.sources.records import Located, Records, empty_records, u32_view
+from flowcheck.sources.pcapng_rows import NUMBERED_MARK, SPB_MARK, records_of
+from flowcheck.sources.pcapng_scan import SCAN_MAX_BLOCK, SCAN_REST, STEPS_PER_BLOCK, EpbScan
+from flowcheck.sources.records import Located, Records, u32_view
 from flowcheck.sources.walk_ahead import WalkAhead
 
 SHB_TYPE = 0x0A0D0D0A
@@ -44,8 +48,6 @@ ISB_TYPE = 5
 EPB_TYPE = 6
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 MAX_BLOCK_LENGTH = 64 << 20  # larger than any real block: taken as corruption
-SPB_MARK = -1  # interface index placeholder: the row has no timestamp of its own
-NUMBERED_MARK = -2  # a row for a block Wireshark numbers as a frame: no packet
 # Blocks tshark 4.0 numbers as frames besides packets: custom blocks (copyable and not),
 # systemd Journal Export, sysdig events (checked one by one against tshark 4.0.17).
 NUMBERED_TYPES = frozenset({0x00000BAD, 0x40000BAD, 0x00000009, 0x00000204, 0x00000216,
@@ -53,6 +55,7 @@ NUMBERED_TYPES = frozenset({0x00000BAD, 0x40000BAD, 0x00000009, 0x00000204, 0x00
 HOST_ORDER = "<" if sys.byteorder == "little" else ">"
 # Blocks walked without a test in one go (_epb_run_native): doubled while runs go on.
 STRETCH_MIN, STRETCH_MAX = 64, 1 << 14
+EPB_HEAD = 28  # bytes of an EPB's fixed fields: type, length, interface, time, lengths
 
 
 class BlockError(Exception):
@@ -81,6 +84,12 @@ class PcapngParser:
         self._stretch = STRETCH_MIN
         self._numbered = 0  # NUMBERED_TYPES blocks in the buffer last located
         self.walk_ahead: WalkAhead | None = None  # another process walking ahead (reader.py)
+        # The buffer being walked's EPB candidates, per byte order: kept across sections
+        # of one order (a scan per section would cost the whole buffer each time).
+        self._scans: dict[str, EpbScan] = {}
+        self._block_bytes = 0.0  # mean bytes a block in the last buffer (scan or chain)
+        self._scan_steps = 0  # the scans' Python steps in the buffer being walked
+        self._scan_rest = 0  # buffers still to walk by the chain: look-alikes were many
 
     def locate(self, buf: bytes | bytearray | memoryview, base: int) -> Located:
         pieces: list[np.ndarray] = []
@@ -101,18 +110,22 @@ class PcapngParser:
 
     def _walk(self, buf: bytes | bytearray | memoryview, base: int,
               pieces: list[np.ndarray]) -> int:
-        """Append tables of (iface, ts_high, ts_low, data_off, caplen, wirelen, identity)
-        rows (identity: host_tools.HostTool.identities)."""
+        """Append (7, n) tables whose rows are iface, ts_high, ts_low, data_off, caplen,
+        wirelen and identity (host_tools.HostTool.identities), one column per block."""
         off = 0
         size = len(buf)
         self._missing = 0
+        self._scans = {}  # this buffer's EPB candidates, once scanned
+        self._scan_steps = 0
+        blocks = 0  # EPBs in runs
         while off + 12 <= size:
             # Runs of Enhanced Packet Blocks (nearly every block of a capture) are
-            # walked with one unpack per block and checked in bulk.
+            # found without a Python step per block and checked in bulk.
             offsets, off = self._epb_run(buf, off, base)
             if len(offsets):
+                blocks += len(offsets)
                 table, bad = self._epb_table(buf, offsets)
-                pieces.append(table[:bad])
+                pieces.append(table)
                 if bad < len(offsets):
                     at = int(offsets[bad])
                     self._block(buf, at, base, pieces)  # raises the precise error
@@ -124,6 +137,12 @@ class PcapngParser:
             if after is None:
                 break
             off = after
+        self._scans = {}
+        if blocks:  # the next buffer's choice of run walk
+            self._block_bytes = off / blocks
+            self._scan_rest = (SCAN_REST if self._scan_steps * STEPS_PER_BLOCK > blocks
+                               else max(self._scan_rest - 1, 0))
+        self._scan_steps = 0
         return off
 
     def _epb_run(self, buf: bytes | bytearray | memoryview, off: int,
@@ -137,8 +156,8 @@ class PcapngParser:
             return self._epb_run_here(buf, off)
         chain, after, _bad, complete = taken
         at = chain - base  # blocks whole in buf, every length valid
-        view = u32_view(buf, self.order == ">")
-        not_epb = (view[at] != EPB_TYPE) | (view[at + 4] < 32)
+        head = _heads(buf, self.order == ">", 8, at)  # (type, length) of each block
+        not_epb = (head[:, 0] != EPB_TYPE) | (head[:, 1] < 32)
         if not_epb.any():
             good = int(np.argmax(not_epb))
             return at[:good], int(at[good])
@@ -148,8 +167,22 @@ class PcapngParser:
         return np.concatenate((at, np.asarray(more, np.int64))), off
 
     def _epb_run_here(self, buf: bytes | bytearray | memoryview,
-                      off: int) -> tuple[list[int], int]:
-        """_epb_run walked in this process."""
+                      off: int) -> tuple[list[int] | np.ndarray, int]:
+        """_epb_run walked in this process: by a scan of buf's words where blocks are small
+        (pcapng_scan.py), else by the chain of lengths."""
+        if not off & 3 and self._block_bytes <= SCAN_MAX_BLOCK and not self._scan_rest:
+            if off + 12 > len(buf) or struct.unpack_from(self.order + "I", buf, off)[0] != EPB_TYPE:
+                return [], off  # no run here (a section or interface block): no scan
+            scan = self._scans.get(self.order)
+            if scan is None:  # candidates from off on: later runs are further on
+                size = len(buf)
+                words = np.frombuffer(buf, ">u4" if self.order == ">" else "<u4",
+                                      count=size >> 2)
+                scan = self._scans[self.order] = EpbScan(words, off >> 2, size)
+            steps = scan.steps
+            found = scan.run(off >> 2)
+            self._scan_steps += scan.steps - steps
+            return found
         if self.order == HOST_ORDER and not off & 3:
             return self._epb_run_native(buf, off)
         head = struct.Struct(self.order + "II").unpack_from
@@ -166,7 +199,7 @@ class PcapngParser:
         return offsets, off
 
     def _epb_run_native(self, buf: bytes | bytearray | memoryview,
-                        off: int) -> tuple[list[int], int]:
+                        off: int) -> tuple[list[int] | np.ndarray, int]:
         """_epb_run in the host's byte order: the block-length chain is followed through
         a 32-bit view of buf (blocks start on 4-byte boundaries), up to `_stretch`
         blocks without a test, and the blocks are tested afterwards in bulk.
@@ -181,11 +214,11 @@ class PcapngParser:
             return [], off
         walked = self._walk_chain(buf, off >> 2, (size - 12) >> 2)
         at = np.array(walked, np.int64) << 2
-        view = u32_view(buf, self.order == ">")
         inside = at + 12 <= size
-        head = np.where(inside, at, 0)
-        lengths = view[head + 4].astype(np.int64)
-        bad = (~inside | (view[head] != EPB_TYPE) | (lengths < 32) | (lengths & 3 != 0)
+        # (type, length) of each block walked; one past buf's end read at 0, then refused.
+        head = _heads(buf, self.order == ">", 8, np.where(inside, at, 0))
+        lengths = head[:, 1].astype(np.int64)
+        bad = (~inside | (head[:, 0] != EPB_TYPE) | (lengths < 32) | (lengths & 3 != 0)
                | (at + lengths > size))
         good = int(np.argmax(bad)) if bad.any() else at.shape[0]
         # Runs cut short (blocks of other types, or the buffer's end) are followed by
@@ -194,7 +227,7 @@ class PcapngParser:
                          else max(4, min(2 * good, STRETCH_MAX)))
         if not good:
             return [], off
-        return (at[:good]).tolist(), int(at[good - 1] + lengths[good - 1])
+        return at[:good], int(at[good - 1] + lengths[good - 1])
 
     def _walk_chain(self, buf: bytes | bytearray | memoryview, word: int,
                     stop: int) -> list[int]:
@@ -226,28 +259,34 @@ class PcapngParser:
         return walked
 
     def _epb_table(self, buf: bytes | bytearray | memoryview,
-                   offsets: list[int]) -> tuple[np.ndarray, int]:
-        """The rows of a run of EPBs, and the index of the first inconsistent one."""
+                   offsets: list[int] | np.ndarray) -> tuple[np.ndarray, int]:
+        """The rows of a run of EPBs (offsets: each a block of type 6 and of a length of
+        at least 32, whole in buf), up to the first inconsistent one, and its index
+        (len(offsets) if none). Each block's 28-byte header is one gathered item."""
         starts = np.asarray(offsets, np.int64)
-        view = u32_view(buf, self.order == ">")
-        lengths = view[starts + 4].astype(np.int64)
-        local_id = view[starts + 8].astype(np.int64)
-        caplen = view[starts + 20].astype(np.int64)
+        head = _heads(buf, self.order == ">", EPB_HEAD, starts)  # 7 uint32 per block
+        lengths = head[:, 1].astype(np.int64)
+        local_id = head[:, 2]
+        caplen = head[:, 5].astype(np.int64)
         section = self.interfaces[self.section_base:]
         limits = np.array([max(i.snaplen, MIN_MAX_CAPLEN) for i in section] or [-1], np.int64)
         known = local_id < len(section)
         limit = limits[np.where(known, local_id, 0)]
-        bad = ((view[starts + lengths - 4] != lengths) | ~known | (caplen > lengths - 32)
-               | (caplen > limit))
-        first_bad = int(np.argmax(bad)) if bad.any() else len(offsets)
-        identity = self.tool.identities(buf, self.order, starts[:first_bad],
-                                        lengths[:first_bad], caplen[:first_bad])
-        table = np.column_stack([
-            local_id + self.section_base, view[starts + 12].astype(np.int64),
-            view[starts + 16].astype(np.int64), starts + 28, caplen,
-            view[starts + 24].astype(np.int64),
-            np.full(len(offsets), NO_IDENTITY, np.int64) if identity is None else
-            np.concatenate((identity, np.full(len(offsets) - first_bad, NO_IDENTITY)))])
+        trailer = u32_view(buf, self.order == ">")[starts + lengths - 4]
+        bad = (trailer != lengths) | ~known | (caplen > lengths - 32) | (caplen > limit)
+        first_bad = int(np.argmax(bad)) if bad.any() else len(starts)
+        if first_bad < len(starts):
+            starts, head, lengths, caplen = (starts[:first_bad], head[:first_bad],
+                                             lengths[:first_bad], caplen[:first_bad])
+        identity = self.tool.identities(buf, self.order, starts, lengths, caplen)
+        table = np.empty((7, first_bad), np.int64)  # _gather's rows
+        table[0] = head[:, 2]
+        table[0] += self.section_base
+        table[1:3] = head[:, 3:5].T  # timestamp, high and low 32 bits
+        np.add(starts, 28, out=table[3])
+        table[4] = caplen
+        table[5] = head[:, 6]
+        table[6] = NO_IDENTITY if identity is None else identity
         return table, first_bad
 
     def _block(self, buf: bytes | bytearray | memoryview, off: int, base: int,
@@ -257,7 +296,7 @@ class PcapngParser:
         size = len(buf)
         block_type = unpack_from(self.order + "I", buf, off)[0]
         if block_type == SHB_TYPE:
-            self._set_byte_order(buf, off, base)
+            self._set_byte_order(buf, off, base)  # the scan of that order (_scans)
         block_length = unpack_from(self.order + "I", buf, off + 4)[0]
         if block_length < 12 or block_length % 4 or block_length > MAX_BLOCK_LENGTH:
             raise BlockError(f"block at byte offset {base + off} has an invalid length "
@@ -293,7 +332,7 @@ class PcapngParser:
         elif block_type in NUMBERED_TYPES:
             row = (NUMBERED_MARK, 0, 0, 0, 0, 0, NO_IDENTITY)
         if row is not None:
-            pieces.append(np.array([row], np.int64))
+            pieces.append(np.array(row, np.int64).reshape(7, 1))
         return end
 
     def _set_byte_order(self, buf: bytes | bytearray | memoryview, off: int, base: int) -> None:
@@ -379,48 +418,16 @@ class PcapngParser:
             self.drops[index] = statistics.drops
 
     def _gather(self, pieces: list[np.ndarray]) -> Records:
-        self._numbered = 0
-        pieces = [piece for piece in pieces if len(piece)]
-        if not pieces:
-            return empty_records()
-        table = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-        position = None
-        numbered = table[:, 0] == NUMBERED_MARK
-        if numbered.any():  # rare: one row per such block, never in an EPB run
-            self._numbered = int(np.count_nonzero(numbered))
-            position = np.flatnonzero(~numbered).astype(np.int64)
-            table = table[~numbered]
-            if not table.shape[0]:
-                return empty_records()
-        iface = table[:, 0]
-        simple = iface == SPB_MARK
-        # For Simple Packet Blocks column 1 holds the interface, not a timestamp.
-        real_iface = np.where(simple, table[:, 1], iface)
-        ts = np.full(table.shape[0], np.nan)
-        ticks = (table[:, 1].astype(np.uint64) << np.uint64(32)) | table[:, 2].astype(np.uint64)
-        for index in distinct(iface[~simple]):
-            interface = self.interfaces[int(index)]
-            mask = iface == index
-            per_second = np.uint64(interface.ticks_per_second)
-            seconds = (ticks[mask] // per_second).astype(np.float64)
-            fraction = (ticks[mask] % per_second).astype(np.float64) / interface.ticks_per_second
-            ts[mask] = seconds + fraction + interface.ts_offset
-        if simple.any():
-            ts = _forward_fill(ts, self.last_ts)
-        self.last_ts = float(ts[-1])
-        linktypes = np.array([self.interfaces[i].linktype for i in range(len(self.interfaces))],
-                             dtype=np.int32)
-        identity = table[:, 6]
-        # Interfaces are numbered across sections, so a new section's are new ones.
-        return Records(ts, table[:, 3].copy(), table[:, 4].astype(np.int32),
-                       table[:, 5].astype(np.int32), linktypes[real_iface],
-                       real_iface.astype(np.int32), position,
-                       identity.copy() if (identity != NO_IDENTITY).any() else None)
+        records, self._numbered, self.last_ts = records_of(pieces, self.interfaces,
+                                                           self.last_ts)
+        return records
 
 
-def _forward_fill(ts: np.ndarray, before: float) -> np.ndarray:
-    """Give each NaN the timestamp of the packet before it (before: the previous chunk's)."""
-    positions = np.where(np.isnan(ts), -1, np.arange(ts.shape[0]))
-    last_known = np.maximum.accumulate(positions)
-    filled = np.where(last_known >= 0, ts[np.maximum(last_known, 0)], before)
-    return filled
+def _heads(buf: bytes | bytearray | memoryview, big_endian: bool, size: int,
+           rows: np.ndarray) -> np.ndarray:
+    """The first size // 4 words (uint32, in the section's byte order) of the blocks at
+    byte offsets rows (each at most len(buf) - size): one gather of whole `size`-byte
+    items through a view with an item at every byte, read as one row per block."""
+    items = max(len(buf) - size + 1, 0)
+    view = np.ndarray(shape=(items,), dtype=f"V{size}", buffer=buf, strides=(1,))
+    return view[rows].view(">u4" if big_endian else "<u4").reshape(-1, size // 4)

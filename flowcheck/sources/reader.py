@@ -223,8 +223,11 @@ class CaptureFile:
                                          if name not in earlier]
             info.tick = _finest_tick(parser, info.tick)
             if isinstance(parser, PcapngParser):
-                if located.records.interface is not None and len(located.records):
-                    carried.update(distinct(located.records.interface).tolist())
+                interface = located.records.interface
+                if interface is not None and len(interface):
+                    low = int(interface.min())  # nearly always one interface: no sort
+                    carried.update([low] if low == interface.max() else
+                                   distinct(interface).tolist())
                 if parser.drops:
                     # Only interfaces with packets in the file: dumpcap on Windows with a
                     # loopback or Wi-Fi adapter ticked too counts their drops (trial 24 D4:

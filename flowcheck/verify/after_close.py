@@ -1,9 +1,10 @@
 """A data connection refused only after its job had ended: the answer of a closed job,
 not a refusal the job met.
 
-A connector's TCP resends an unanswered SYN for a minute or more (RFC 6298 5.7, RFC 9293
-3.8.1; Linux: 6 retries, about 127 s) whether or not the job that asked for the
-connection still waits for it. When the media server gives up and closes the control
+A connector's TCP resends an unanswered SYN until it gives the connect up (RFC 6298 5.7,
+RFC 9293 3.8.1; Windows: 2 or 4 resends, 21 to 31 s; Linux: 6 or 10 resends, two minutes or
+more: verify.syn_give_up) whether or not the job that asked for the connection still
+waits for it. When the media server gives up and closes the control
 connection, the listener it announced goes with the job; a retry that arrives later
 meets a port nothing listens on and gets the RST a closed port sends (RFC 9293
 3.10.7.1). That RST tells nothing of the endpoint while the job could use it: SYNs left

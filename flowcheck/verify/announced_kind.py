@@ -190,7 +190,9 @@ def other_interface(ctx: Context, session: Session, ann: Announcement) -> str | 
 def other_nic_words(ctx: Context, session: Session, ann: Announcement, conn: Connection,
                     own: tuple[str, int]) -> str:
     """data_unanswered's words for an attempt own_address_on_it accepts (own: its
-    answer)."""
+    answer). Unanswered SYNs show no direction: their drop or their SYN-ACKs' (field
+    check 78, seed 141 run 17: "drops IPv4 to it" where the agent's own output dropped
+    its SYN-ACKs)."""
     mine, ttl = own
     listener, connector = (("the agent", "the media server") if ann.listener == "data"
                            else ("the media server", "the agent"))
@@ -202,8 +204,9 @@ def other_nic_words(ctx: Context, session: Session, ann: Announcement, conn: Con
                 f"so {listener} announced its IPv4 address ({op}, {frame_text(ann.frame)}); "
                 f"{connector} reaches it from {conn.orig_h}, an IPv4 address of its own (its "
                 f"SYNs carry TTL {ttl}, as its own packets do: no router between), so the "
-                f"address is reachable: a firewall on {listener} or on the way drops IPv4 "
-                "to it (rules for the IPv6 addresses alone do not let it through).")
+                f"address is reachable: a firewall on {listener} or on the way drops these "
+                "IPv4 connections, their SYNs or the SYN-ACKs on the way back (rules for the "
+                "IPv6 addresses alone do not let them through).")
     return (f" {ann.ip} is another interface of {listener} than the one the control "
             f"connection reached ({host}; {op}, {frame_text(ann.frame)}, announced it), and "
             f"{connector} reaches that network from {conn.orig_h}, an address of its own on "

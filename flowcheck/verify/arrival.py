@@ -100,21 +100,30 @@ def twice_words(conn: Connection, subject: str = "each") -> str:
     outgoing copy of the fifth lost, read "each is in the capture twice"), "8 of the 9 are
     in the capture twice (the other once: the capture lacks its other copy)". The copies
     counted as the originator's packets beyond its SYNs (Connection.orig_pkts counts
-    capture copies, syn_retries does not), only when it sent nothing else (no byte, no FIN
-    or RST, no ACK of an answer: an unanswered opening's); else "each". More copies than
+    capture copies, syn_retries does not), when it sent nothing else (no byte, no FIN or
+    RST, no ACK: its history's upper-case letters "S" alone), whatever its peer answered
+    (a reject's RST). More copies than
     two a SYN (a capture point's duplicates: an overlapping merge, a packet captured twice
     at one point) are counted as they are, "the 9 are in the capture 27 times", not "each
     is in the capture twice" (review63d: field check 58's merged SYNs with each outgoing
     copy doubled). As many copies as SYNs, more than one SYN, is no proof of each twice:
     a SYN captured three times and one the capture holds once count alike (the counts
     are all there is: copies are told per packet, not kept per SYN), so they are counted
-    too, "the 9 are in the capture 18 times" (words64). subject: "each" or "each SYN"."""
+    too, "the 9 are in the capture 18 times" (words64); none beyond them, "the 2 are in
+    the capture once each". When the originator sent more than SYNs its count holds those
+    packets' copies too, so no count is said per SYN: "copies of them are in the
+    capture", what the marks show (review64d: "each is in the capture twice" was said of
+    such connections uncounted). subject: "each" or "each SYN"."""
     sent = conn.syn_retries + 1
-    copies = conn.orig_pkts - sent
-    if (copies <= 0 or conn.orig_bytes or conn.fin_frames or conn.orig_rst
-            or conn.resp_pkts or set(conn.history) - {"S"} or copies == sent == 1):
-        return f"{subject} is in the capture twice"
     syns = "SYNs " if subject != "each" else ""
+    if conn.orig_bytes or conn.fin_frames or conn.orig_rst or any(
+            not letter.islower() and letter != "S" for letter in conn.history):
+        return f"copies of {'them' if subject == 'each' else 'the SYNs'} are in the capture"
+    copies = conn.orig_pkts - sent
+    if copies == sent == 1:
+        return f"{subject} is in the capture twice"
+    if copies <= 0:
+        return f"the {sent} {syns}are in the capture once each"
     if copies >= sent:
         return f"the {sent} {syns}are in the capture {conn.orig_pkts} times"
     once = sent - copies

@@ -211,7 +211,11 @@ def _data_left_open(ctx: Context, session: Session, control: Connection,
     router's `reject with tcp reset` in the agent's name to the media server, captured
     on the agent: "its service stopped, restarted or crashed" stated as fact; the
     callback's FIN 0.1 ms after the control FIN). None otherwise, as for a session
-    with no callback (ndmjob's): the capture's end may come before the data's close."""
+    with no callback (ndmjob's): the capture's end may come before the data's close; and
+    when the capture ends too soon after the closer's FINs to show the data connection's
+    end (_seen_after: a media server killed mid-restore, its data's last segments and FIN
+    going out 0.6 ms and more after its control FIN, the capture stopped at that FIN,
+    review64c)."""
     fin = stream.fin
     if fin is None:
         return None
@@ -221,7 +225,8 @@ def _data_left_open(ctx: Context, session: Session, control: Connection,
         conn = ctx.by_uid[uid]
         if (conn.fin_frames or conn.rst_frames or not (conn.orig_bytes or conn.resp_bytes)
                 or not (conn.orig_pkts and conn.resp_pkts) or conn.last_ts > fin.ts
-                or not _callback_closed_with(ctx, session, closer, fin)):
+                or not _callback_closed_with(ctx, session, closer, fin)
+                or not _seen_after(ctx, session, conn, fin)):
             continue
         words = (f"{role.capitalize()} {closer} ended the session without notifying a halt, "
                  f"but its data connection {conn.uid} ({connection_ends(conn)}) shows no FIN "
@@ -251,3 +256,27 @@ def _callback_closed_with(ctx: Context, session: Session, closer: str,
         return False
     who = callback.orig_h if closing(callback)[0] == "originator" else callback.resp_h
     return who == closer and abs(callback.fin_ts - fin.ts) <= ONE_EXIT_SECONDS
+
+
+# How many of the data connection's mean intervals between its packets the capture must
+# go on after the closer's FINs to show that connection's end: a process's exit closes
+# it at once (its FIN, or its unsent data then its FIN, at the connection's pace).
+_PACES_AFTER = 10
+
+
+def _seen_after(ctx: Context, session: Session, conn: Connection,
+                fin: ControlPacket) -> bool:
+    """Does the capture go on after the closer's FIN `fin` and its close of the callback
+    for more than _PACES_AFTER times conn's mean interval between its packets (seconds:
+    its first to its last packet over their count)? A process's exit closes a data
+    connection with the others, but its FIN waits behind the data still unsent: a media
+    server killed mid-restore (review64c: lab, tbf 20 Mbit/s on the router) closed
+    callback and control at once while its data's segments went on at their pace
+    (0.6 ms apart) and its FIN 0.2 s later; a capture stopped at the control FIN shows
+    the data connection open, as a device's reset would leave it. ctx.end_at: the end of
+    the capture file holding the FIN."""
+    callback = ctx.by_uid.get(session.callback_uid) if session.callback_uid else None
+    closed = max(fin.ts, callback.fin_ts if callback is not None and callback.fin_ts
+                 is not None else fin.ts)
+    pace = (conn.last_ts - conn.ts) / max(1, conn.orig_pkts + conn.resp_pkts - 1)
+    return ctx.end_at(fin.ts) - closed > _PACES_AFTER * pace

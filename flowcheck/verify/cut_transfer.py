@@ -34,6 +34,12 @@ from flowcheck.verify.receiver_close import (
     waited_words,
 )
 from flowcheck.verify.replies import HALTS, abnormal_reason
+from flowcheck.verify.reset_crossed import (
+    crossed_sides,
+    crossed_words,
+    uncrossed_side,
+    uncrossed_words,
+)
 from flowcheck.verify.reset_first import control_reset_sender, reset_before
 from flowcheck.verify.rst_words import cited_rsts, reset_time, reset_words
 from flowcheck.verify.sent_after_reset import reset_went_on_words, sent_after_reset
@@ -139,12 +145,17 @@ def _report(ctx: Context, session: Session, conn: Connection,
         forged = _forged_words(ctx, conn, session)
         if forged and (named := _forged_sides(ctx, conn)) and len(named) == 1:
             who = role_words(conn, session, conn.host(named[0]))  # the other side answered
-        if not forged and resets_between(ctx, conn):  # two capture points: trial 26 D4
+        crossed = [] if forged else crossed_sides(ctx, conn)
+        if not forged and (side := uncrossed_side(ctx, conn)) is not None:
+            forged = uncrossed_words(conn, session, side)  # one end's only: review64c
+            who = role_words(conn, session, conn.host(side))
+        elif not forged and resets_between(ctx, conn):  # two capture points: trial 26 D4
             forged = resets_between_words(conn)
         if forged:
             who = f"a device between them, in the name of {who}"
         head = (f"The data connection {words} was reset by {who} ({reset_words(conn)}"
-                f"{'; ' + forged if forged else ''}) "
+                f"{'; ' + forged if forged else ''}"
+                f"{'; ' + crossed_words(conn, session, crossed) if crossed else ''}) "
                 f"after carrying {moved}, before any FIN"
                 f"{' the capture holds' if fin_unseen_possible(conn) else ''} and with no "
                 "normal halt of its job after it: the transfer was cut short.")
@@ -152,6 +163,8 @@ def _report(ctx: Context, session: Session, conn: Connection,
                "transfer stopped; if neither host reset it, look for a firewall or IPS "
                f"between {conn.orig_h} and {conn.resp_h} that resets long or large "
                "transfers (a session timeout, a threat signature: its log names it).")
+        if crossed:  # the capture set shows the RSTs leave the hosts (field check 78)
+            fix = _crossed_fix(conn, session, crossed)
         if forged:
             fix = (f"Look for the firewall, NAT or IPS between {conn.orig_h} and "
                    f"{conn.resp_h} that reset it (a session timeout, a lost state, a threat "
@@ -179,6 +192,20 @@ def _report(ctx: Context, session: Session, conn: Connection,
             + ([aborted.frame] if aborted is not None else [])
             + ([halt.frame] if halt else []),
             ts=reset_time(conn), cause="data")
+
+
+def _crossed_fix(conn: Connection, session: Session, sides: list[str]) -> str:
+    """data_reset's fix when the capture set shows each RST leave its host itself
+    (reset_crossed.crossed_sides): that host's logs, no device between the points."""
+    hosts = [role_words(conn, session, conn.host(side)) for side in sides]
+    which = " and ".join(hosts)
+    own = "their" if len(hosts) > 1 else "its"
+    return (f"See the job log and {which}'s NDMP service and system logs at that time "
+            f"for why {'they' if len(hosts) > 1 else 'it'} reset the transfer: the RST "
+            f"left {which} itself (the capture set holds it at both capture points), so "
+            f"no device between the capture points sent it; {own} NDMP service stopped "
+            f"or crashed, or a firewall on {'them' if len(hosts) > 1 else 'it'} "
+            "rejected the connection with a reset.")
 
 
 # A DMA's abort this soon after the data connection's reset is its answer to the reset's

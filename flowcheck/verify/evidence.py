@@ -38,7 +38,7 @@ from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.gave_up import gave_up_at_once
 from flowcheck.verify.kept import left_out_words
 from flowcheck.verify.lone_synack import lone_synack, lone_synack_words
-from flowcheck.verify.one_way_point import one_direction_fix
+from flowcheck.verify.one_way_point import left_out_fix, one_direction_fix
 from flowcheck.verify.openings_only import handshakes_only
 from flowcheck.verify.own_unreachable import own_stack_refused
 from flowcheck.verify.retry_wait import before_retry_words
@@ -169,7 +169,8 @@ def _tcp_left_out(ctx: Context, way: tuple[str, str], conns: list[Connection],
     direction, but its TCP left out by a filter or routed past the capture point. A
     capture of the lab's clean job without 10.77.0.2's TCP, an echo reply of its kept,
     read "The capture saw one direction only (...)" (task nontcpback). where: "The
-    capture", or the piece of the set (sources.pieces)."""
+    capture", or the piece of the set (sources.pieces). The fix: one_way_point.left_out_fix
+    (the capture's own host not told as the place to go to)."""
     sender, receiver = way
     said = ctx.add("capture_one_direction",
                    f"{where} {holds(where)} no TCP packet from {sender} to {receiver}, although "
@@ -183,9 +184,7 @@ def _tcp_left_out(ctx: Context, way: tuple[str, str], conns: list[Connection],
                    "direction shows, such as an ICMP reject, a listener that never answered a "
                    "connection it announced or a job engine that never answered the agent's "
                    "callback, is still reported).",
-                   f"Capture {sender}'s TCP to {receiver} too: a capture filter that holds both "
-                   "directions' TCP (or none), where both directions' TCP pass (on the media "
-                   "server itself).", conn=conns[0],
+                   left_out_fix(ctx, sender, receiver), conn=conns[0],
                    frames=[f for c in conns[:5] for f in opening_frames(c)])
     ctx.one_direction.setdefault(way, []).append(said)
 

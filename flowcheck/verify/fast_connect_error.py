@@ -9,7 +9,7 @@ after a SYN (sooner than the wait before TCP's next resend, which is at least as
 the last one, RFC 6298 5.5) failed on an answer to that SYN: a RST or an ICMP
 unreachable, which travels the way the capture lacks, or on the connector's own connect
 timeout. A dropped SYN fails its connect only a whole wait after its last resend
-(Linux's defaults: a minute or more after the first SYN; Windows': about 21 s). Lab
+(Linux's defaults: a minute or more after the first SYN; Windows': 21 to 31 s). Lab
 matrix seed 140 run 18: ndmjob's agent connected to the media server, whose input chain
 rejected the SYNs with ICMP host-unreachable; captured on the media server with `tcpdump
 -Q in`: the SYNs (frames 6, 8) and the DATA_CONNECT reply NDMP_CONNECT_ERR (frame 9)
@@ -81,7 +81,7 @@ def fast_error_words(ctx: Context, session: Session, conn: Connection
     ... so they were most likely rejected (unless the agent's own connect timeout ran
     out just then, 1.01 s after its first SYN captured).", [9]: the reply's frame) for
     fast_error's reply; ("", []) without one. TCP's own give-up comes a whole wait after
-    the last SYN (RFC 6298 5.5; not "a minute or more": Windows gives up after about 21 s,
+    the last SYN (RFC 6298 5.5; not "a minute or more": Windows gives up after 21 to 31 s,
     review64a)."""
     reply = fast_error(ctx, session, conn)
     if reply is None:

@@ -1,7 +1,8 @@
 """A data connection's lone SYN whose connector stopped the job before TCP would resend it.
 
 An unanswered connect resends its SYN within the retransmission timeout (RFC 6298 5.7)
-and, dropped, goes on resending for a minute or more; a connect answered with a reject
+and, dropped, goes on resending before TCP gives it up (21 to 31 s on Windows, two
+minutes or more on Linux: verify.syn_give_up); a connect answered with a reject
 (a RST, an ICMP unreachable) fails at once. So when the connector itself closes the
 session (its CONNECT_CLOSE, or its FIN or RST on the control connection) within the
 retransmission timeout of its one SYN, with no data moved after it
@@ -35,6 +36,7 @@ from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection
 from flowcheck.sessions.classify import message_op
 from flowcheck.verify.context import Context
+from flowcheck.verify.syn_give_up import give_up_words
 from flowcheck.verify.syn_too_big import syn_too_big_words
 from flowcheck.verify.unresent import answer_way_unseen, lone_syn, went_on_after
 from flowcheck.verify.unseen_tries import EarlierTries, earlier_tries
@@ -167,7 +169,7 @@ def gave_up_words(ctx: Context, conn: Connection, gave: GaveUp) -> str:
             f"{syn_too_big_words(conn)}, and "
             f"{gave.words} {span_words(gave.seconds)} after it{between}, before "
             f"TCP would have resent the SYN (within {ctx.config.retransmission_timeout:g} "
-            "s; a dropped SYN is resent for a minute or more): a connect fails that fast "
+            f"s; {give_up_words(conn)}): a connect fails that fast "
             f"on a reject, a RST or an ICMP unreachable ({where}), or when its program "
             "gives it up on its own; most likely rejected")
 

@@ -7,7 +7,8 @@ tell a drop from a reject (trial 25 D4). The control connection may
 (flowcheck.verify.connect_said): the CONNECT request carrying the endpoint answered with
 a connect's error within the retransmission timeout of the SYN says the connect failed
 at once, as it does on a reject (a RST, an ICMP unreachable) and not on a drop (TCP
-resends a dropped SYN for a minute or more before it gives up); left unanswered, or
+resends a dropped SYN before it gives up: 21 to 31 s on Windows, two minutes or more on
+Linux, verify.syn_give_up); left unanswered, or
 answered with an error only after that, says no answer reached the connector: its SYNs
 were dropped. Without such a word (Backup Exec's media server connects with no CONNECT
 request on the wire) the words and the fix say both, and which log tells; so too when
@@ -26,6 +27,7 @@ from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix, resend_reading
 from flowcheck.verify.refusals import data_refused_fix
+from flowcheck.verify.syn_give_up import give_up_words
 
 _RESENDS = "the SYN's resends"
 
@@ -60,8 +62,8 @@ def lone_reading(ctx: Context, session: Session, conn: Connection, rule: str) ->
             "rejected",
             f"{said.words}, {span_words(said.message.ts - conn.ts)} after its SYN: a connect "
             "fails that fast on a reject (a RST or an ICMP unreachable, which the capture "
-            "lacks) or an unreachable host, not on a drop (TCP resends a dropped SYN for a "
-            "minute or more), so it was most likely rejected",
+            f"lacks) or an unreachable host, not on a drop ({give_up_words(conn)}), so it "
+            "was most likely rejected",
             f"{refused} {_sniffer('the reject')}")
     if said is not None and not fast and (said.outcome == "failed" or (
             said.outcome == "pending" and said.waited >= rto)):

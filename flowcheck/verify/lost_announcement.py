@@ -28,7 +28,7 @@ halts too): there step 3 stays `unknown` unless a reply names the endpoint.
 from __future__ import annotations
 
 from flowcheck.frame_names import frames_words
-from flowcheck.model import Connection, Said, Session, Step, cites_of
+from flowcheck.model import Connection, NdmpMessage, Said, Session, Step, cites_of
 from flowcheck.profiles import StepSpec
 from flowcheck.sessions.named import NAMING_REPLIES
 from flowcheck.verify.context import Context
@@ -61,12 +61,16 @@ def unchecked_words(ctx: Context, session: Session, reached: list[str]) -> Said:
 def unnamed_words(ctx: Context, session: Session, many: bool) -> str:
     """Why no captured DATA_GET_STATE / MOVER_GET_STATE reply names the endpoint(s) (many:
     several): "no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names that
-    endpoint", or, when the snap length cut such replies before their address (partial,
-    no address read, no error the capture holds), that those were cut, not absent:
-    "the snap length cut the 5 DATA_GET_STATE replies in the capture (frames 19, 466,
-    470, 475, 480) before the endpoint they give, so none can be read to name it"
-    (words64: field check 76 runs 9 and 18, ndmjob `-s 96`, every reply cut to 30 B of
-    TCP payload, read "no ... reply in the capture names that endpoint")."""
+    endpoint", or, when such replies are in the capture partial before their address (no
+    address read, no error the capture holds), that those were cut, not absent, and by
+    what: "the snap length cut the 5 DATA_GET_STATE replies in the capture (frames 19,
+    466, 470, 475, 480) before the endpoint they give, so none can be read to name that
+    endpoint" (words64: field check 76 runs 9 and 18, ndmjob `-s 96`, every reply cut to
+    30 B of TCP payload, read "no ... reply in the capture names that endpoint"); a reply
+    whose rest the capture lacks (a hole, the capture's end: no length on the wire
+    known) "breaks off before the endpoint it gives, the rest of its bytes not in the
+    capture" (review64d: v3-backup's replies holed at full snap length read "the snap
+    length cut")."""
     that = "those endpoints" if many else "that endpoint"
     stream = ctx.stream_by_uid.get(session.control_uid)
     cut = [m for m in (stream.messages if stream else ())
@@ -74,16 +78,32 @@ def unnamed_words(ctx: Context, session: Session, many: bool) -> str:
            and not m.addresses and not m.error]
     if not cut:
         return f"no DATA_GET_STATE or MOVER_GET_STATE reply in the capture names {that}"
-    names = " or ".join(dict.fromkeys(m.name.removeprefix("NDMP_") for m in sorted(
-        cut, key=lambda m: m.name)))
     whole = [m for m in stream.messages if m.type == "reply" and m.name in NAMING_REPLIES
              and m not in cut] if stream else []
-    count = f"the {len(cut)} {names} replies" if len(cut) > 1 else f"the {names} reply"
-    return (f"the snap length cut {count} in the capture "
-            f"({frames_words([m.frame for m in cut])}) before the endpoint "
-            f"{'they give' if len(cut) > 1 else 'it gives'}, so "
-            f"{'none' if len(cut) > 1 else 'it'} can be read to name {that}"
-            + (", and no other reply names it" if whole else ""))
+    snapped = [m for m in cut if m.body_len is not None]
+    broken = [m for m in cut if m.body_len is None]
+    parts = []
+    if snapped:
+        parts.append(f"the snap length cut {_replies(snapped)} in the capture "
+                     f"({frames_words([m.frame for m in snapped])}) before the endpoint "
+                     f"{'they give' if len(snapped) > 1 else 'it gives'}")
+    if broken:
+        one = len(broken) == 1
+        parts.append(f"{_replies(broken)} in the capture "
+                     f"({frames_words([m.frame for m in broken])}) "
+                     f"{'breaks' if one else 'break'} off before the endpoint "
+                     f"{'it gives' if one else 'they give'}, the rest of "
+                     f"{'its' if one else 'their'} bytes not in the capture")
+    return (", and ".join(parts) + f", so {'none' if len(cut) > 1 else 'it'} can be read "
+            f"to name {that}"
+            + (f", and no other reply names {'them' if many else 'it'}" if whole else ""))
+
+
+def _replies(messages: list[NdmpMessage]) -> str:
+    """"the 5 DATA_GET_STATE replies", "the MOVER_GET_STATE reply": messages, replies."""
+    names = " or ".join(dict.fromkeys(m.name.removeprefix("NDMP_") for m in sorted(
+        messages, key=lambda m: m.name)))
+    return f"the {len(messages)} {names} replies" if len(messages) > 1 else f"the {names} reply"
 
 
 def say_unchecked(ctx: Context, session: Session, control: Connection,

@@ -1,6 +1,7 @@
 """Where to capture both directions, by where the capture was taken when it shows it:
-capture_one_direction's fix, capture_loss's for one-way gaps (both_ways_fix) and the
-fix of a closed job's answer (verify.replies: taken_on, taken_words).
+capture_one_direction's fix (one_direction_fix; left_out_fix when only the direction's
+TCP is missing), capture_loss's for one-way gaps (both_ways_fix) and the fix of a closed
+job's answer (verify.replies: taken_on, taken_words).
 
 "Capture both directions: on the media server itself, ..." told a user whose capture was
 already taken on the media server (`tcpdump -i any -Q out` there: field check 71 runs 6,
@@ -61,6 +62,30 @@ def one_direction_fix(ctx: Context, sender: str, receiver: str) -> str:
             + ", so capturing there again as before shows the same one direction: "
             "capture both directions there (tcpdump without -Q: -Q in/out keeps one), or "
             f"on {named(ctx.host_role, sender)}, or {SPAN}.")
+
+
+def left_out_fix(ctx: Context, sender: str, receiver: str) -> str:
+    """The fix of a capture_one_direction whose direction passed the capture point while
+    its TCP is missing (verify.evidence._tcp_left_out: a filter left it out, or it took
+    another path). When the marks prove the capture taken on sender or receiver itself
+    (taken_on), that host is said as where it was taken, which both directions' TCP pass:
+    "Capture 10.77.0.2's TCP to 10.77.0.1 too: a capture filter that holds both
+    directions' TCP (or none). This capture was taken on the media server 10.77.0.1
+    itself (...), which both directions' TCP pass: capture there again so, on every
+    interface (tcpdump -i any), or on the agent 10.77.0.2."; else "..., where both
+    directions' TCP pass (on the media server itself)." (words65: a `tcpdump -i any`
+    capture on the media server with the agent's TCP left out, its UDP kept, was told to
+    capture "on the media server itself", where it had been taken)."""
+    ask = (f"Capture {sender}'s TCP to {receiver} too: a capture filter that holds both "
+           "directions' TCP (or none)")
+    found = taken_on(ctx.host_marks, (sender, receiver))
+    if found is None:
+        return f"{ask}, where both directions' TCP pass (on the media server itself)."
+    host, peer, ttl = found
+    other = receiver if host == sender else sender
+    return (f"{ask}. {taken_words(named(ctx.host_role, host), host, peer, ttl)}, which both "
+            "directions' TCP pass: capture there again so, on every interface (tcpdump -i "
+            f"any), or on {named(ctx.host_role, other)}.")
 
 
 def taken_on(marks: HostMarks, hosts: Iterable[str]) -> tuple[str, str, int] | None:

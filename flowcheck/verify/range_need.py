@@ -47,10 +47,10 @@ class StoppedNeed:
     """What a host needed of its range at once, counted at one stop: count (ports);
     stop: the stop it was counted at; held: the range's ports held then; owed: per
     stopped job (session id, in stop order) the ports it still needed; jobs: the
-    sessions counted (those holding the ports counted and the stopped ones), a job run
-    again once (range_retries); retries: (a retry's session id, the one it ran again)
-    among the host's stops; unfolded: the count with each retry a job of its own (0:
-    no retry)."""
+    sessions counted (those holding the ports counted and the stopped ones), each run a
+    job of its own; retries: (a possible retry's session id, the one it may run again)
+    among the host's stops (range_retries); once: the count were each a run of its
+    first's job, counted once (0: no retry)."""
 
     count: int
     stop: RangeStop
@@ -58,7 +58,7 @@ class StoppedNeed:
     owed: tuple[tuple[str, int], ...]
     jobs: frozenset[str] = frozenset()
     retries: tuple[tuple[str, str], ...] = ()
-    unfolded: int = 0
+    once: int = 0
 
 
 def stopped_need(ctx: Context, which: str, host: str,
@@ -71,15 +71,16 @@ def stopped_need(ctx: Context, which: str, host: str,
     uses = {stop.session: held_uses(ctx, which, host, stop.ts) for stop in mine}
     needed = {stop.session: _still_needed(ctx, which, stop, uses[stop.session])
               for stop in mine}
+    best = _best(ctx, mine, uses, needed, {})
     retries = retried(ctx, mine)
-    best = _best(ctx, mine, uses, needed, retries)
     if best is None or not retries:
         return best
-    # Were the retries jobs of their own (the capture cannot tell a retry from another
-    # job of the same resources begun then), the count they would make, said beside.
-    alone = _best(ctx, mine, uses, needed, {})
+    # Every run counts as a job (the capture cannot tell a retry from another job of the
+    # same resources begun then, and only that count carried such jobs in the lab:
+    # range_retries); the count were the later runs retries, said beside.
+    once = _best(ctx, mine, uses, needed, retries)
     return replace(best, retries=tuple(retries.items()),
-                   unfolded=alone.count if alone is not None else best.count)
+                   once=once.count if once is not None else best.count)
 
 
 def _best(ctx: Context, mine: list[RangeStop],
@@ -147,14 +148,13 @@ def need_words(ctx: Context, which: str, host: str, need: StoppedNeed) -> str:
             f"session {stop.session}: {held} in use or held {hold:g} s "
             f"after use, and what {stopped}, {each}: a job binds {why} there, less the "
             f"ports of its own already held; {counted}"
-            f"{retry_words(dict(need.retries), need.unfolded, ctx)})")
+            f"{retry_words(dict(need.retries), need.once, ctx)})")
 
 
 def jobs_counted(need: StoppedNeed) -> int:
     """How many jobs `need`'s count came from: the sessions of the range's ports held at
-    its stop and those of the jobs that stopped on the range (need.jobs), a job run again
-    once (range_retries: ephemeral-small-retry's second job, begun after the first
-    stopped, read "start fewer jobs within 60 s of each other"). More than one: jobs
+    its stop and those of the jobs that stopped on the range (need.jobs), each run a job
+    (range_retries: a run begun after another stopped may be another job). More than one: jobs
     started within port_hold_seconds of each other shared the range, and starting fewer
     of them so is a fix as well (range_too_small's: captures/newuser66, four 1-resource
     jobs 0.5 s apart in agent range 6001-6004)."""

@@ -1,22 +1,24 @@
-"""Jobs begun again after they stopped on a full range: one job, not two (range_too_small's
-count: verify.range_need).
+"""Jobs begun again after they stopped on a full range: said, each run still counted as a
+job (range_too_small's count: verify.range_need).
 
-A backup application whose job failed runs it again: the same media server and agent,
-the same resources, a new control connection after the first ended. Within
+A backup application whose job failed may run it again: the same media server and
+agent, the same resources, a new control connection after the first ended. Within
 port_hold_seconds of it the first run's ports are still held (TIME_WAIT), and the retry
-stops on the same full range; counted as a second job beside the first, its ports and
-the first's needs read as two jobs' at once, and the fix asked to "start fewer jobs
-within 60 s of each other" (words64: captures/rangesmall/ephemeral-small-retry, the
-second job 3.5 s after the first's control connection closed, read "needed 8 ports ...
-S1 2 and S2 4" where one run of the job needs 4). Jobs begun while the earlier ones
-still ran are jobs of their own (captures/newuser66: four 1-resource jobs 0.5 s apart,
-each waiting on its callback when the next began, need 8 ports together). A retry is its
-first run's job again: what the first still needed and the ports the first held are
-left out where the retry is counted; the capture cannot tell a retry from another job
-of the same resources begun then, so range_too_small says the count as separate jobs
-too (range_need.StoppedNeed.unfolded).
+stops on the same full range. The capture cannot tell such a retry from another job of
+the same resources begun then (a second scheduled job, or one begun whatever the first's
+result), and only counting each run as a job carries the second kind: review64d's lab
+ran rangesmall/ephemeral-small-retry's two 3-resource jobs (the second begun 0.5 s after
+the first ended, whatever its result) with agent (and OS) ranges of 4 ports, the count
+words64 gave counting the second run once: the first passed, the second's callback
+failed "Cannot assign requested address" (the first's 4 ports in TIME_WAIT); 7 ports
+failed it at its last data port, 8 carried both. newuser66's four 1-resource jobs, each
+begun after the one before ended, are the same shape: with `resources = 1` job 4 read as
+job 3's retry, "at least 6", where the lab's 6001-6007 failed job 4. A true retry is run
+only because its first failed: the range that carries the first run one job's way needs
+no retry, so the smaller count is said beside (range_need.StoppedNeed.once), for a user
+who knows the second run was a retry.
 
-A retry (`retried`): a later stopped session of the same media server and agent (its
+A possible retry (`retried`): a later stopped session of the same media server and agent (its
 kind aside: a run stopped before its job started reads "browse") whose control
 connection opened after the earlier one's had ended (its last packet, after its stop)
 and within port_hold_seconds of that, with the same resources: `resources` when given
@@ -85,17 +87,22 @@ def superseded(retries: dict[str, str], counted: Iterable[str]) -> set[str]:
     return gone
 
 
-def retry_words(retries: dict[str, str], unfolded: int, ctx: Context) -> str:
+def retry_words(retries: dict[str, str], once: int, ctx: Context) -> str:
     """"; S2 began after S1 stopped on the range, within 60 s, with the same two hosts
-    and resources: a retry of S1's job, counted once (were it a job of its own, 8 ports
-    at once)" for range_too_small's words (unfolded: stopped_need's count with each
-    retry a job of its own); "" for none."""
+    and resources: counted as a job of its own (the capture cannot tell a retry from
+    another job; were it S1's job run again because S1 failed, 4 ports at once)" for
+    range_too_small's words (once: stopped_need's count with each retry its first's job,
+    counted once); "" for none."""
     if not retries:
         return ""
     hold = ctx.config.port_hold_seconds
-    runs = "; ".join(f"{retry} began after {first} stopped on the range, within {hold:g} s, "
-                     f"with the same two hosts and resources: a retry of {first}'s job, "
-                     "counted once" for retry, first in retries.items())
     many = len(retries) > 1
-    return (f"; {runs} (were {'they jobs' if many else 'it a job'} of "
-            f"{'their' if many else 'its'} own, {unfolded} ports at once)")
+    runs = "; ".join(f"{retry} began after {first} stopped on the range, within {hold:g} s, "
+                     "with the same two hosts and resources" for retry, first in retries.items())
+    pairs = list(retries.items())
+    which = ("runs again of jobs that failed ("
+             + ", ".join(f"{retry} of {first}" for retry, first in pairs) + ")" if many else
+             f"{pairs[0][1]}'s job run again because {pairs[0][1]} failed")
+    return (f"; {runs}: counted as {'jobs of their' if many else 'a job of its'} own (the "
+            f"capture cannot tell a retry from another job; were {'they' if many else 'it'} "
+            f"{which}, {once} ports at once)")

@@ -17,7 +17,9 @@ from flowcheck.verify.context import Context
 from flowcheck.verify.details import syn_count
 
 # How long around a connection's SYNs a missing stretch of the capture could hold one of
-# its resends (seconds): Linux gives up on an unanswered SYN after about 127 s (6 retries).
+# its resends (seconds): Linux gives up on an unanswered SYN after 127 s (6 retries) or
+# 135 s (10, tcp_syn_linear_timeouts 4), its last resend 63 or 69 s after the first SYN;
+# Windows after 21 or 31 s (verify.syn_give_up).
 _RESEND_REACH = 130.0
 
 

@@ -15,14 +15,16 @@ on a TSval clock of its own), so a resend's TSval and IP ID look like a first SY
 Its time does: a connect follows the NDMP message that asked for it within milliseconds
 (the DATA_LISTEN reply in frame 21 and the first SYN 0.1 ms apart in that capture), while
 TCP resends an unanswered SYN from 1 s after the first (RFC 6298 2.1's initial timeout;
-Linux resends at 1 s, older Windows at 3 s) until it gives up, about two minutes at
-most (Linux's 6 retries, 127 s). A lone SYN whose session's last NDMP message before it
-came that long before may be such a resend (the cut of frames 22-25 of that capture, new
-user trial 56: its fourth SYN, 3.07 s after the reply, read as the connect's only one
-and "most likely rejected"). Without a session or a message before the SYN there is no
-such clock, and the SYN is read as its connect's first, as before; nor is there once the
-control connection went on in TLS before the SYN (NdmpStream.tls_start): the last
-message read is then older than what asked, which the records hide (review 56c).
+Linux and recent Windows resend at 1 s, older Windows at 3 s) until it gives up:
+Windows' last resend 9 or 15 s after the first SYN, Linux's 63 s (6 retries) or 69 s
+(10, the first four 1 s apart: tcp_syn_linear_timeouts; verify.syn_give_up). A lone SYN
+whose session's last NDMP message before it came that long before may be such a
+resend (the cut of frames 22-25 of that capture, new user trial 56: its fourth SYN,
+3.07 s after the reply, read as the connect's only one and "most likely rejected").
+Without a session or a message before the SYN there is no such clock, and the SYN is
+read as its connect's first, as before; nor is there once the control connection went on
+in TLS before the SYN (NdmpStream.tls_start): the last message read is then older than
+what asked, which the records hide (review 56c).
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ from flowcheck.verify.context import Context
 # initial timeout, less the scheduling a timer allows (Linux's resends in the capture
 # above: 1.02 s apart).
 FIRST_RESEND = 0.9
-# From the first SYN to the last resend, at the most (seconds): Linux's 6 retries of
-# tcp_syn_retries, 1+2+...+64 s = 127 s, with slack for the timers.
+# From the first SYN to the last resend, at the most (seconds): past Linux's give-up
+# after its 6 retries of tcp_syn_retries, 1+2+...+64 s = 127 s, and its last resend of
+# 10 with tcp_syn_linear_timeouts 4 (69 s; verify.syn_give_up), Windows' sooner.
 LAST_RESEND = 130.0
 
 
