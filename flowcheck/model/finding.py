@@ -114,6 +114,13 @@ class Finding:
     # index in `fix`; 0 for none. Set by verify.fix_notes from profile_first, read by
     # verify.profile_doubt to put the definite reading there. Not in the JSON.
     fork: int = field(default=0, compare=False)
+    # The words of `message` that say what the capture cannot show ("whether that one or
+    # a later resend got through cannot be seen"), as the check that writes them put
+    # them there: the cause line under the verdict (report.answer.gist) keeps each its
+    # first sentence holds, however long, so it is never surer than its finding, by
+    # data, not by a list of hedging words (review64g). Kept by dataclasses.replace. Not
+    # in the JSON.
+    hedges: tuple[str, ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict:
         return {

@@ -402,7 +402,7 @@ class Context:
             ts: float | None = None, severity: Severity | None = None,
             cause: str | None = None, reading: Reading = "",
             allows: Allows | None = None, subject: int = 0,
-            other_profile: OtherProfile = "") -> Finding:
+            other_profile: OtherProfile = "", hedges: tuple[str, ...] = ()) -> Finding:
         finding = make_finding(
             code, message, fix, severity=severity,
             session=session.id if session else None,
@@ -410,7 +410,7 @@ class Context:
             ts=ts if ts is not None else (conn.ts if conn else None),
             frames=frames if frames is not None else (opening_frames(conn) if conn else []),
             reading=reading, allows=allows, subject=subject, other_profile=other_profile,
-            drawn_ports=(conn.orig_p, conn.resp_p) if conn else ())
+            drawn_ports=(conn.orig_p, conn.resp_p) if conn else (), hedges=hedges)
         side = session.id if session else (conn.session if conn else None)
         if finding.severity == Severity.ERROR and side in self.side:
             self.withheld[side].append(finding)  # side traffic: not the job's error
