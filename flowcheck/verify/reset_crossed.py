@@ -146,14 +146,15 @@ def uncrossed_words(conn: Connection, session: Session, side: str) -> str:
 
 def crossed_sides(ctx: Context, conn: Connection) -> list[str]:
     """The sides ("orig", "resp") that reset the established connection conn when every
-    one of them had its RSTs cross from one capture point to the other
-    (SideEvidence.rst_twice) in a set of two capture points, one on each host
-    (_two_points), each first seen with an initial TTL (INITIAL_TTLS: at its sender's
-    own point): each RST left its host itself. Empty otherwise (one capture point, a
-    side's RSTs at one point only)."""
+    one of them had its first RST, the one cited, cross from one capture point to the
+    other (SideEvidence.first_rst_crossed: a later RST's crossing tells nothing of it;
+    review64k) in a set of two capture points, one on each host (_two_points), each
+    first seen with an initial TTL (INITIAL_TTLS: at its sender's own point): each RST
+    left its host itself. Empty otherwise (one capture point, a side's first RST at one
+    point only)."""
     sides = [side for side, sent in (("orig", conn.orig_rst), ("resp", conn.resp_rst))
              if sent]
-    if not sides or not all(conn.evidence(side).rst_twice
+    if not sides or not all(conn.evidence(side).first_rst_crossed
                             and conn.evidence(side).rst_ttl in INITIAL_TTLS
                             for side in sides) or not _two_points(ctx, conn):
         return []
