@@ -67,20 +67,41 @@ def test_a_reset_seen_leaving_the_agent_sends_no_one_to_a_device() -> None:
                                   "transfer: the RST left the agent 10.77.1.2 itself")
 
 
+_IP = 16  # the Linux cooked (SLL) header's length: the IPv4 header after it
+
+
+def _checksummed(frame: bytearray) -> bytes:
+    """The SLL frame with its IPv4 header checksum made anew (20-byte header)."""
+    frame[_IP + 10:_IP + 12] = b"\0\0"
+    total = sum(struct.unpack(">10H", frame[_IP:_IP + 20]))
+    total = (total & 0xFFFF) + (total >> 16)
+    frame[_IP + 10:_IP + 12] = struct.pack(">H", ~total & 0xFFFF)
+    return bytes(frame)
+
+
 def _forged_before(record: Record, micros: int) -> Record:
     """The Linux cooked (SLL) frame of `record`, an IPv4 packet, with TTL 64 and its own
-    IP ID (its header checksum made anew), `micros` microseconds earlier: a RST another
-    sender made in the same host's name."""
+    IP ID, `micros` microseconds earlier: a RST another sender made in the same host's
+    name."""
     frame = bytearray(record.data)
-    ip = 16  # the SLL header
-    frame[ip + 8] = 64
-    frame[ip + 4:ip + 6] = b"\x12\x34"
-    frame[ip + 10:ip + 12] = b"\0\0"
-    words = struct.unpack(">10H", frame[ip:ip + 20])
-    total = sum(words)
-    total = (total & 0xFFFF) + (total >> 16)
-    frame[ip + 10:ip + 12] = struct.pack(">H", ~total & 0xFFFF)
-    return replace(record, micros=record.micros - micros, data=bytes(frame))
+    frame[_IP + 8] = 64
+    frame[_IP + 4:_IP + 6] = b"\x12\x34"
+    return replace(record, micros=record.micros - micros, data=_checksummed(frame))
+
+
+def _as_rst(record: Record, micros: int, seq: int) -> Record:
+    """The SLL frame of `record`, a TCP segment with data (IPv4 header of 20 bytes), made
+    a RST+ACK of sequence number `seq`, without its payload and with its own IP ID, at
+    `micros` (µs since the epoch): the sender's RST at the same capture point and TTL."""
+    frame = bytearray(record.data)
+    tcp = _IP + 20
+    header = (frame[tcp + 12] >> 4) * 4
+    payload = len(frame) - tcp - header
+    frame = frame[:tcp + header]
+    struct.pack_into(">HH", frame, _IP + 2, 20 + header, 0xF5C2)  # length, IP ID
+    struct.pack_into(">I", frame, tcp + 4, seq)
+    frame[tcp + 13] = 0x14  # RST, ACK
+    return Record(micros, record.wirelen - payload, _checksummed(frame))
 
 
 def test_a_first_reset_at_one_point_only_is_not_read_as_crossing(tmp_path: Path) -> None:
@@ -102,3 +123,30 @@ def test_a_first_reset_at_one_point_only_is_not_read_as_crossing(tmp_path: Path)
     assert "it left 10.77.1.2 itself" not in finding.message
     assert "no device between the capture points sent it" not in finding.message
     assert "firewall or IPS between 10.77.0.1 and 10.77.1.2" in finding.fix
+
+
+def test_both_ends_resets_seen_crossing_are_each_its_own(tmp_path: Path) -> None:
+    """review64k: run 0 with the media server's RST too (seq 437191019, after its last
+    data), leaving it at TTL 64 and arriving at the agent's point at 63, 1 ms after the
+    agent's (frames 18414, 18415): both ends' RSTs crossed. The words read "it left
+    10.77.0.1 and 10.77.1.2 itself" and "the RST left the media server 10.77.0.1 and the
+    agent 10.77.1.2 itself (the capture set holds it at both ...)": one RST leaving two
+    hosts (reset_crossed.crossed_words, cut_transfer._crossed_fix)."""
+    linktype, records = stored_records(KILLED)
+    leaving, arriving = records[18407], records[18408]  # frames 18408, 18409: its data
+    assert (leaving.data[_IP + 8], arriving.data[_IP + 8]) == (64, 63)
+    at = records[18412].micros + 1000
+    rsts = [_as_rst(leaving, at, 437191019), _as_rst(arriving, at + 8, 437191019)]
+    both = write_records(tmp_path / "both.pcap", linktype,
+                         [*records[:18413], *rsts, *records[18413:]])
+    analysis = stored_analysis(both, config_path=sidecar(KILLED))
+    [finding] = [f for f in analysis.findings if f.code == "data_reset"]
+    assert finding.frames == [18412, 18414]
+    assert ("the media server 10.77.0.1's RST (frame 18414) is in it at both, first with "
+            "10.77.0.1's initial TTL 64; the agent 10.77.1.2's RST (frame 18412) is in it "
+            "at both, first with 10.77.1.2's initial TTL 64: each left its host itself and "
+            "crossed to the other point, as a host's own RST does; no device between the "
+            "capture points sent them)") in finding.message
+    assert "itself (the capture set holds it" not in finding.fix
+    assert ("each RST left its host itself (the capture set holds each at both capture "
+            "points), so no device between the capture points sent them") in finding.fix

@@ -164,14 +164,16 @@ def crossed_sides(ctx: Context, conn: Connection) -> list[str]:
 def crossed_words(conn: Connection, session: Session, sides: list[str]) -> str:
     """Why crossed_sides' RSTs are their hosts' own: "the capture set holds two capture
     points (...), and the agent 10.77.1.2's RST is in it at both, first with 10.77.1.2's
-    initial TTL 64: it left 10.77.1.2 itself and crossed to the other point"."""
-    each = " and ".join(
+    initial TTL 64: it left 10.77.1.2 itself and crossed to the other point"; for both
+    ends each RST so, "...; ...: each left its host itself ... sent them" (review64k)."""
+    each = "; ".join(
         f"{role_words(conn, session, conn.host(side))}'s RST "
         f"({frame_text(first_rst(conn, side))}) is in it at both, first with "
         f"{conn.host(side)}'s initial {ttl_word(conn.host(side))} "
         f"{conn.evidence(side).rst_ttl}" for side in sides)
-    hosts = " and ".join(conn.host(side) for side in sides)
+    left, them = (("each left its host itself", "them") if len(sides) > 1
+                  else (f"it left {conn.host(sides[0])} itself", "it"))
     return (f"the capture set holds two capture points (other packets between "
             f"{conn.orig_h} and {conn.resp_h} are in it twice: capture_duplicates), and "
-            f"{each}: it left {hosts} itself and crossed to the other point, as a host's "
-            "own RST does; no device between the capture points sent it")
+            f"{each}: {left} and crossed to the other point, as a host's own RST does; no "
+            f"device between the capture points sent {them}")
