@@ -106,7 +106,8 @@ def test_the_range_needed_counts_every_stopped_job(results, name, size, held, ow
             "message (frame") in small.message
     assert (f"session S4: the {held} of the range in use or held 60 s after use, and the "
             f"ports still needed by the 2 jobs that stopped on the full range within 60 s: "
-            f"{owed} (a job binds one port per resource + the callback's source port there, less the "
+            f"{owed} (a job binds one port per resource + the callback's source port there, "
+            "less the "
             "ports of its own already held; its resources those it showed (the data ports it "
             "announced and the one it asked for) or, when more, the fewest another job of "
             "the same two hosts that stopped on no range announced, at least 1: --resources "
