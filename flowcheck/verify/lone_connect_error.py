@@ -2,7 +2,7 @@
 ndmp_error_reply.
 
 A DATA_CONNECT / MOVER_CONNECT answered with a connect's error (CONNECT_ERR and the like,
-not TIMEOUT_ERR: fast_connect_error._MAY_BE_REJECTED) names no cause; the capture may.
+not TIMEOUT_ERR: fast_connect_error.MAY_BE_REJECTED) names no cause; the capture may.
 NDMP v3/v4 answer such a request once the connect has ended (sessions.named), so an
 error within the retransmission timeout of the connector's only SYN of that connection
 (no resend, nothing back: the capture of one direction lacks the answer) says the
@@ -28,7 +28,7 @@ from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.sessions.named import CONNECT_REPLIES
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.fast_connect_error import _MAY_BE_REJECTED, opened_between
+from flowcheck.verify.fast_connect_error import MAY_BE_REJECTED, opened_between
 from flowcheck.verify.syn_give_up import give_up_words
 
 _ROLE = {"remote_agent": ("agent", "the agent"), "media_server": ("media", "the media server")}
@@ -45,7 +45,7 @@ def lone_syn_error(ctx: Context, session: Session, reply: NdmpMessage
     it was most likely rejected." """
     role = CONNECT_REPLIES.get(reply.name)
     name = (reply.error_name or "").removeprefix("NDMP_")
-    if role is None or reply.type != "reply" or name not in _MAY_BE_REJECTED:
+    if role is None or reply.type != "reply" or name not in MAY_BE_REJECTED:
         return None
     side, who = _ROLE[role]
     addresses = ctx.host_addresses(session, side)
