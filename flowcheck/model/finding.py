@@ -23,8 +23,9 @@ from flowcheck.fields_dataclass import fields_dataclass
 # "untold_connection", ranges_overlap's naming connections the overlap leaves untold
 # (verify.range_overlap; flowcheck.live withdraws it when a later reply names them);
 # "likely_rejected", a data_unanswered whose connector's CONNECT error reads its SYNs as
-# most likely rejected (verify.fast_connect_error; verify.fix_notes then speaks of a
-# drop or reject).
+# most likely rejected (verify.fast_connect_error), or an ndmp_error_reply whose CONNECT
+# error came right after its lone SYN (verify.lone_connect_error); verify.fix_notes then
+# speaks of a drop or reject.
 Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal",
                   "untold_connection", "likely_rejected"]
 

@@ -210,6 +210,11 @@ class Context:
     # The failed steps at which a host's range was full (verify.range_stops), in the
     # order the steps found them; range_too_small ties itself to them.
     range_stops: list[RangeStop] = field(default_factory=list)
+    # step_missing findings of a listen request whose receiver closed the control
+    # connection instead of answering, with no full range read at it (no RangeStop), and
+    # the receiver's side ("media", "agent"): range_too_small's count ties itself to them
+    # (verify.listen_unanswered.note_closed_listens).
+    closed_listens: list[tuple[Finding, str]] = field(default_factory=list)
     # The ports the sessions' connections used, by side, without and with refused
     # listeners' ports, and the key they were read under (verify.range_stops.port_usage:
     # (usage_key, usage, with refused); None: not read yet). Read again, not reused, once
