@@ -50,3 +50,33 @@ def test_syns_to_a_port_of_a_range_given_are_no_ndmp_port_guess() -> None:
     assert one_other_port([replace(conns[0], orig_pkts=1)], 10000) is None
     found = _findings("p10100-ctldrop", agent_range="6001-6100,10001-10200")
     assert not any("--ndmp-port 10100" in f.fix for f in found)
+
+
+ASYMMETRIC = ("Its cooked headers also show the two directions on different interfaces of "
+              "10.68.1.1: its packets to 10.68.2.2 leave by interface index 2, 10.68.2.2's "
+              "to it arrive on index 3 (`ip link` on 10.68.1.1 names them), so the way back "
+              "passes another router or link (asymmetric routing). A stateful firewall that "
+              "sees one direction only would drop the SYN-ACKs")
+
+
+def test_an_asymmetric_way_back_the_cooked_headers_show_is_said() -> None:
+    """`tcpdump -i any` on the media server, the agent's replies routed through router s
+    (which drops the data SYN-ACKs): the SLL2 headers show 10.68.1.1's packets leaving on
+    index 2, 10.68.2.2's arriving on index 3. data_unanswered said only "a capture on
+    10.68.2.2 shows which way"; now it names the two interfaces and the stateful device
+    that sees one direction."""
+    [found] = [f for f in _findings("asym-many") if f.code == "data_unanswered"]
+    assert ASYMMETRIC in found.fix
+    assert "route both directions through one device or accept the replies there without " \
+        "connection state" in found.fix
+
+
+def test_one_interface_both_ways_says_no_asymmetry() -> None:
+    """The media server's `-i any` of the same fault on a symmetric path (lab
+    data-port-dropped-any: both directions on index 2): no such words."""
+    folder = FOLDER.parent / "lab"
+    config = build_config(load_file(folder / "data-port-dropped-any.toml"))
+    result = analyze(read_traffic([str(folder / "data-port-dropped-any.pcap")], config), config)
+    [found] = [f for f in result.findings if f.code == "data_unanswered"]
+    assert "Linux cooked headers show it): a capture on 10.77.0.2" in found.fix
+    assert "different interfaces" not in found.message + found.fix
