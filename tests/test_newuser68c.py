@@ -10,6 +10,7 @@ from pathlib import Path
 from flowcheck.config import build_config, load_file
 from flowcheck.model import Finding
 from flowcheck.pipeline import analyze, read_traffic
+from flowcheck.sources.cooked_interfaces import cooked_interfaces
 from flowcheck.verify.openings_only import one_other_port
 
 FOLDER = Path(__file__).resolve().parents[1] / "captures" / "newuser68c"
@@ -80,3 +81,17 @@ def test_one_interface_both_ways_says_no_asymmetry() -> None:
     [found] = [f for f in result.findings if f.code == "data_unanswered"]
     assert "Linux cooked headers show it): a capture on 10.77.0.2" in found.fix
     assert "different interfaces" not in found.message + found.fix
+
+
+def test_the_cooked_interfaces_of_both_ip_versions() -> None:
+    """sources.cooked_interfaces: per (sender, receiver, packet type) the SLL2 interface
+    indexes, IPv4 and IPv6 (a dual-stack `-i any` on the media server: one interface);
+    nothing from standard input, which cannot be read again."""
+    found = cooked_interfaces([str(FOLDER / "asym-many.pcap")])
+    assert found == {("10.68.1.1", "10.68.2.2", 4): frozenset({2}),
+                     ("10.68.2.2", "10.68.1.1", 0): frozenset({3})}
+    dual = cooked_interfaces([str(FOLDER.parent / "field78-matrix" / "dual-data-synacks-"
+                                  "dropped-by-agent-output-media-sll2-loss.pcap.gz")])
+    assert dual[("fd77::1", "fd77::2", 4)] == dual[("fd77::2", "fd77::1", 0)] == {2}
+    assert dual[("10.77.0.1", "10.77.0.2", 4)] == {2}
+    assert cooked_interfaces(["-"]) == {}
