@@ -37,6 +37,7 @@ from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.evidence import after_last
 from flowcheck.verify.gave_up import gave_up_at_once, gave_up_words
 from flowcheck.verify.last_point import last_point_fix, last_point_only, last_point_words
+from flowcheck.verify.return_way import return_way_words
 from flowcheck.verify.ttl import routers_words
 from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_words
 from flowcheck.verify.unresent import (
@@ -117,6 +118,9 @@ def lost_where(ctx: Context, conn: Connection) -> Where:
         return Where("")  # said first instead: own_firewall_fix
     taken = (f"This capture was taken on {conn.orig_h} ({on.shown})" if on.marked else
              f"This capture was taken on {conn.orig_h} or on its network segment")
+    # Its two directions on two interfaces of the capture host: the way back is another
+    # (newuser68 item 3).
+    filtered = return_way_words(ctx, conn) + filtered
     if on.ttls is None:
         return Where(f" {taken}: a capture on {conn.resp_h} shows which way they are lost."
                      f"{filtered}")
