@@ -99,13 +99,14 @@ def make_finding(code: str, message: str, fix: str = "", *, severity: Severity |
                  frames: list[int] | None = None, reading: Reading = "",
                  allows: Allows | None = None, subject: int = 0,
                  other_profile: OtherProfile = "",
-                 drawn_ports: tuple[int, ...] = ()) -> Finding:
+                 drawn_ports: tuple[int, ...] = (),
+                 hedges: tuple[str, ...] = ()) -> Finding:
     """Build a Finding with the catalogue's severity unless one is given; `reading`
     tells later checks which reading of its code it is (Finding.reading), `allows` what
     the fix's allow rules are for (Finding.allows), `subject` how long the message's
     subject is (Finding.subject), `other_profile` whether its words point to another
     profile (Finding.other_profile), `drawn_ports` the ports its fix may name as drawn
-    anew (Finding.drawn_ports)."""
+    anew (Finding.drawn_ports), `hedges` the words the cause line keeps (Finding.hedges)."""
     if code not in CATALOGUE:
         raise KeyError(f"unknown finding code {code!r}: add it to CATALOGUE and docs")
     evidence = sorted(set(frames or []))
@@ -113,7 +114,7 @@ def make_finding(code: str, message: str, fix: str = "", *, severity: Severity |
                    session=session, uid=uid, ts=ts, frames=evidence[:FRAMES_LISTED],
                    frames_more=max(0, len(evidence) - FRAMES_LISTED), reading=reading,
                    allows=allows, subject=subject, other_profile=other_profile,
-                   drawn_ports=drawn_ports)
+                   drawn_ports=drawn_ports, hedges=hedges)
 
 
 def verdict(findings: list[Finding], sessions: Iterable[Session] = ()) -> str:

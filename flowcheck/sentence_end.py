@@ -7,7 +7,9 @@ exclamation mark, or a closing bracket or quote after one. Some were built witho
 (field check 78: capture_loss's fix, capture_duplicates' message and fix,
 ndmp_vendor_message's "(2 times)" count), and the text report added the stop only where
 an "Also:" part followed. `ended` adds it once, where every reading's findings leave
-the pipeline (pipeline.analyze), so no check has to remember it.
+the pipeline (pipeline.analyze), so no check has to remember it, and where the decode
+findings join the traffic (pipeline.traffic_from): `connections` and `ndmp` print those
+without an analysis (review64k: ndmp_vendor_message's without its full stop there).
 """
 
 from __future__ import annotations

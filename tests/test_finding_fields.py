@@ -84,9 +84,9 @@ _SENTENCE_END = re.compile(r"[.!?][\"')\]\u2019\u201d]*$")
 
 @pytest.mark.parametrize("case", CASES, ids=_name)
 def test_finding_words_end_as_sentences(case: Case) -> None:
-    analyzed, _ = _documents(case)
-    printed = [(f["code"], what, f[what]) for f in analyzed["findings"]
-               for what in ("message", "fix") if f[what]]
+    analyzed, listed = _documents(case)  # `connections` and `ndmp` print listed's too
+    printed = [(f["code"], what, f[what]) for document in (analyzed, listed)
+               for f in document["findings"] for what in ("message", "fix") if f[what]]
     printed += [(f.code, label or "cause", text)
                 for f in case_analysis(case.capture, case.config_path).findings
                 for label, text in finding_parts(f)]

@@ -32,7 +32,8 @@ def _text(capture: Path) -> str:
 @pytest.mark.parametrize(("frames", "kind", "known", "candidates", "words"), [
     (6, "browse", False, ["backup", "restore", "browse"], "kind unknown (the capture ended "),
     (14, "backup", False, ["backup", "restore"], "backup or restore (no DATA_START_* or data "
-                                                 "in the capture to tell which)"),
+                                                 "in the capture to tell which; its "
+                                                 "DATA_CONNECT names no direction"),
     (None, "backup", True, ["backup"], "backup"),
 ])
 def test_the_json_kind_says_what_the_text_says(tmp_path: Path, frames: int | None, kind: str,

@@ -88,8 +88,8 @@ def test_a_capture_on_the_agent_is_not_sent_to_the_agent(results) -> None:  # no
 
 
 @pytest.mark.parametrize(("name", "size", "held", "owed"), [
-    ("agent-range-timewait", 4, 4, "S3 2 and S4 2"),
-    ("agent-range-widened-to-5", 5, 5, "S3 1 and S4 2")])
+    ("agent-range-timewait", 4, 4, "2 for S3 and 2 for S4"),
+    ("agent-range-widened-to-5", 5, 5, "1 for S3 and 2 for S4")])
 def test_the_range_needed_counts_every_stopped_job(results, name, size, held, owed  # noqa: ANN001
                                                    ) -> None:
     """range_too_small counts what the capture shows was needed at once: the range's
@@ -104,13 +104,14 @@ def test_the_range_needed_counts_every_stopped_job(results, name, size, held, ow
     [small] = [f for f in result.findings if f.code == "range_too_small"]
     assert ("10.66.2.2 needed 8 ports of the range at once (as the session's last NDMP "
             "message (frame") in small.message
-    assert (f"session S4: the {held} of the range in use or held 60 s after use, and what "
-            f"the 2 jobs that stopped on the full range within 60 s still needed, {owed}: a "
-            "job binds one port per resource + the callback's source port there, less the "
+    assert (f"session S4: the {held} of the range in use or held 60 s after use, and the "
+            f"ports still needed by the 2 jobs that stopped on the full range within 60 s: "
+            f"{owed} (a job binds one port per resource + the callback's source port there, "
+            "less the "
             "ports of its own already held; its resources those it showed (the data ports it "
             "announced and the one it asked for) or, when more, the fewest another job of "
             "the same two hosts that stopped on no range announced, at least 1: --resources "
-            "not given)"
+            "not given))"
             ) in small.message
     assert small.fix.startswith(f"Widen the agent range by {8 - size} port"
                                 f"{'s' * (8 - size != 1)}, to at least 8 (what 10.66.2.2 "
@@ -202,8 +203,9 @@ def test_a_job_stopped_at_its_callback_counts_the_resources_its_hosts_jobs_showe
     result = analyze(read_traffic([str(CASES / f"{name}.pcap.gz")], config), config)
     [small] = [f for f in result.findings if f.code == "range_too_small"]
     assert "10.63.52.2 needed 9 ports of the range at once" in small.message, small.message
-    assert (f"the {held} of the range in use or held 60 s after use, and what the job that "
-            f"stopped on the full range still needed, S3 {owed}: ") in small.message
+    assert (f"the {held} of the range in use or held 60 s after use, and the ports still "
+            f"needed by the job that stopped on the full range: {owed} for S3 (a job "
+            "binds ") in small.message
     assert "the fewest another job of the same two hosts that stopped on no range " \
            "announced" in small.message
     [step] = missing(result)
@@ -227,7 +229,7 @@ def test_a_port_used_again_within_the_hold_counts_again_where_a_job_stopped() ->
     assert ("10.63.52.2 needed 9 ports of the range at once (as the DATA_LISTEN request "
             "(frame 187) came, session S3: the 8 uses of the range's 6 ports (a port used "
             "again within the hold counts again") in small.message, small.message
-    assert "the job that stopped on the full range still needed, S3 1: " in small.message
+    assert "the job that stopped on the full range: 1 for S3 (a job binds " in small.message
     assert [f.session for f in result.findings if f.code == "port_reused_within_hold"] \
         == ["S2", "S2", "S3"]
     [step] = missing(result)

@@ -66,16 +66,23 @@ def test_the_capture_holds_no_callback_and_was_taken_on_the_agent() -> None:
 def test_a_capture_on_the_agent_reads_its_own_reject(results) -> None:  # noqa: ANN001
     """Taken on the agent, the job stopped there (CONNECT_CLOSE, FINs), no callback SYN in
     it: the agent never sent one out of this interface (its own output rule or a local
-    connect failure, its log saying which); no filter hint, no "inbound on the media
-    server", no capture on the agent asked for (it said all three)."""
+    connect failure, its log saying which); no "inbound on the media server", no capture
+    on the agent asked for (it said both). The capture holds nothing but the NDMP port's
+    TCP, as a pcap filtered 'port 10000' would (captures/lab-review64g/filtered-agent.pcap,
+    a router's drop, has the same packets' shape): that stays a condition of the reading,
+    not the lead it was (review64g)."""
     finding = _missing(results["cbrst-agent"])
     assert "This capture was taken on the agent 10.67.2.2 (or on its network segment: " \
            "10.67.2.2's packets arrive with TTL 64" in finding.message
     assert "the agent never sent the callback SYN out of this interface, its own " \
            "firewall's output rule dropping or rejecting it" in finding.message
     assert "or its connect failing locally" in finding.message
-    assert "capture filter" not in finding.message
-    assert finding.fix.startswith("Read the agent 10.67.2.2's log at that time: a connect "
+    assert "The capture holds only connections to the NDMP port" not in finding.message
+    assert "unless a capture filter kept only the NDMP port 10000 (tcpdump 'port 10000': " \
+           "this capture holds nothing else" in finding.message
+    assert finding.fix.startswith("If this capture was filtered to the NDMP port (tcpdump "
+                                  "'port 10000'), capture again without a filter; else read "
+                                  "the agent 10.67.2.2's log at that time: a connect "
                                   "that failed \"Connection refused\" or timed out with no "
                                   "SYN in this capture is its own firewall's output rule")
     assert "in the agent's own outbound rules" in finding.fix
@@ -104,11 +111,13 @@ def test_a_recorded_port_filter_keeps_the_hint(tmp_path: Path) -> None:
 
 def test_the_same_job_on_the_media_server_reads_as_before(results) -> None:  # noqa: ANN001
     """The same job captured on the media server: no SYN reached it, the agent's
-    outbound rules or a device between, a capture on the agent to tell which."""
+    outbound rules or a device between, a capture on the agent to tell which; unless a
+    filter kept only the NDMP port (nothing else is in it: review64g's filtered-media)."""
     finding = _missing(results["cbrst-media"])
     assert "This capture was taken on the media server 10.67.1.1" in finding.message
-    assert "no SYN of the callback reached it" in finding.message
-    assert "capture filter" not in finding.message
+    assert "no SYN of the callback is in it, so, unless a capture filter kept only the " \
+           "NDMP port 10000" in finding.message
+    assert "The capture holds only connections to the NDMP port" not in finding.message
     assert "capture on the agent to see its SYNs leave" in finding.fix
 
 

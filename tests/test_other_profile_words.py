@@ -32,9 +32,14 @@ CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 
 
 def _worded(finding: Finding, profile: str) -> str:
-    """What the finding's words say of another profile, as Finding.other_profile would."""
-    fix = OTHER_PRODUCT_FIX in finding.fix or finding.fix.startswith(wrong_way_fix(profile))
-    return "said" if OTHER_PRODUCT in finding.message else "fix" if fix else ""
+    """What the finding's words say of another profile, as Finding.other_profile would:
+    "wrong_way" for a fix that starts with step_out_of_order's wrong_way_fix (data64:
+    verify.wrong_way sets it, verify.plain_direction.profile_first reads it)."""
+    if OTHER_PRODUCT in finding.message:
+        return "said"
+    if finding.fix.startswith(wrong_way_fix(profile)):
+        return "wrong_way"
+    return "fix" if OTHER_PRODUCT_FIX in finding.fix else ""
 
 
 def _speaks(finding: Finding) -> bool:

@@ -35,9 +35,10 @@ def test_range_too_small_counts_the_ranges_ports_and_names_the_outside_apart() -
     # 2: it read 4, the held and the one asked for).
     assert "10.77.0.2 needed 5 ports of the range at once (as the DATA_LISTEN request " \
         "(frame 261) came, session S1: the 3 of the range in use or held 60 s after use, " \
-        "and what the job that stopped on the full range still needed, S1 2: " \
+        "and the ports still needed by the job that stopped on the full range: 2 for S1 " \
+        "(a job binds " \
         in finding.message, finding.message
-    assert "--resources not given); besides, outside the range: C2 on 6067 (a stopped " \
+    assert "--resources not given)); besides, outside the range: C2 on 6067 (a stopped " \
         "job's need counts each port it binds, those outside too: bound in the range, as " \
         "the range checks ask, they need ports there). The job stopped" in finding.message, \
         finding.message

@@ -17,7 +17,8 @@ from frame_cuts import frame_range, stored_capture
 from flowcheck.config import build_config
 from flowcheck.pipeline import Analysis, analyze, read_traffic
 
-# captures/callbackmatch/ssh-beside-lost-callback.pcap's configuration, without ranges.
+# captures/callbackmatch/ssh-beside-lost-callback.pcap's configuration, without ranges (the
+# same hosts as keepalive-beside-job.pcap's).
 VALUES = {"profile": "backup-exec-9", "resources": 3, "media_servers": ["10.77.0.1"],
           "remote_agents": ["10.77.0.2"]}
 
@@ -47,22 +48,23 @@ def test_one_range_set_warns_nothing_on_a_job_its_ports_tell() -> None:
 
 def test_one_range_set_warns_where_the_overlap_leaves_a_connection_untold(
         tmp_path: Path) -> None:
-    """Kept from frame 20: the callback 10.77.0.2:6093 -> 10.77.0.1:5001 is open before
-    the capture and its media port 5001 is in the default agent range too, so no session
-    takes it (an unannounced_connection): the overlap is said, naming it, and the fix
-    asks for the agent range. With `--agent-range 6001-6100` its ports tell it and
-    nothing overlaps."""
-    cut = frame_range(stored_capture("callbackmatch", "ssh-beside-lost-callback"),
-                      tmp_path / "late.pcap", 20, 100000)
+    """keepalive-beside-job.pcap kept from frame 10: the keepalive 10.77.0.2:7000 ->
+    10.77.0.1:5050 is open before the capture and its media port 5050 is in the default
+    agent range too, so no session takes it (an unannounced_connection): the overlap is
+    said, naming it, and the fix asks for the agent range. With `--agent-range 6001-6100`
+    nothing overlaps. (ssh-beside-lost-callback kept from frame 20 showed it until
+    cutcb64b: its callback, seen from its handshake's ACK on, is now the job's.)"""
+    cut = frame_range(stored_capture("callbackmatch", "keepalive-beside-job"),
+                      tmp_path / "late.pcap", 10, 100000)
     analysis = _analysis(cut, media_range="5001-5100")
     (warning,) = _overlaps(analysis)
-    (callback,) = [c for c in analysis.traffic.connections if c.orig_p == 6093]
-    assert callback.session is None
+    (keepalive,) = [c for c in analysis.traffic.connections if c.orig_p == 7000]
+    assert keepalive.session is None
     assert (f"overlap on 5001-5100, so 1 connection open before the capture "
-            f"({callback.uid} 10.77.0.2:6093 -> 10.77.0.1:5001)") in warning.message
+            f"({keepalive.uid} 10.77.0.2:7000 -> 10.77.0.1:5050)") in warning.message
     assert "1025-65535 (agent range, the default)" in warning.message
     assert warning.fix.startswith("Set the agent range configured on the hosts")
-    assert warning.frames == [callback.first_frame] and warning.ts == callback.ts
+    assert warning.frames == [keepalive.first_frame] and warning.ts == keepalive.ts
     # What flowcheck.live reads to wait for the report, not the frames it names.
     assert warning.reading == "untold_connection"
     told = _analysis(cut, media_range="5001-5100", agent_range="6001-6100")
@@ -76,8 +78,8 @@ def test_live_waits_for_the_report_to_say_an_overlap_a_connection_rests_on(
     GET_STATE reply naming that connection gives it to its session, and withdraws it)."""
     from live_batches import batch_events, early_mismatches
 
-    cut = frame_range(stored_capture("callbackmatch", "ssh-beside-lost-callback"),
-                      tmp_path / "late.pcap", 20, 100000)
+    cut = frame_range(stored_capture("callbackmatch", "keepalive-beside-job"),
+                      tmp_path / "late.pcap", 10, 100000)
     config = build_config({**VALUES, "media_range": "5001-5100"})
     events, running = batch_events(cut.read_bytes(), config, 4096)
     assert "ranges_overlap" not in {e.finding.code for e in events[:running] if e.finding}

@@ -325,7 +325,7 @@ def side_evidence(side: Endpoint, peer: Endpoint, rst_frames: list[int],
         rst_ttl=side.rst_ttl, rst_twice=side.rst_twice,
         ttl_before_rst=side.ttl_before_rst if side.rst_ttl is not None else None,
         ttl_moved=side.ttl_moved,
-        copy_ttl_other=side.copy_ttl_other)
+        copy_ttl_other=side.copy_ttl_other, first_rst_crossed=side.first_rst_crossed)
 
 
 def sacked_unseen(side: Endpoint) -> dict[str, Any]:

@@ -271,6 +271,8 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
             end.copy_ttl_other = True  # two capture points a router apart
         if flags & RST and end.rst_ttl is not None and ttl != end.rst_ttl:
             end.rst_twice = True  # the RST seen again at the other capture point
+            if not end.rst_again:  # its first RST the only one it sent yet: this copy's
+                end.first_rst_crossed = True
         return
     if plen:
         if is_orig:
@@ -393,8 +395,10 @@ def update_packet(c: ConnState, is_orig: bool, flags: int, seq: int, ack_number:
         side.state = EndpointState.RESET
         if side.rst_ttl is None:
             side.rst_ttl = ttl
-        elif ttl != side.rst_ttl:
-            side.rst_twice = True
+        else:
+            side.rst_again = True  # a second RST of its own: later copies may be of it
+            if ttl != side.rst_ttl:
+                side.rst_twice = True
         if is_orig:
             record.orig_rst = True
             record.orig_rst_frame = record.orig_rst_frame or frame

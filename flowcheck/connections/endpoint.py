@@ -140,6 +140,12 @@ class Endpoint:
     # points a router apart (SideEvidence.copy_ttl_other). Per-packet path only.
     rst_twice: bool = False
     copy_ttl_other: bool = False
+    # Whether the side sent a second RST of its own (not a capture copy), and whether a
+    # capture copy of its first RST arrived with another TTL before that: its first RST
+    # itself seen at a second capture point (SideEvidence.first_rst_crossed; review64k:
+    # rst_twice may be a later RST's). Per-packet path only.
+    rst_again: bool = False
+    first_rst_crossed: bool = False
     # For the unique bytes (connections.accounting.unique_bytes) of a side without its
     # SYN: its first byte tracked (unwrapped; None: base + 1, as the short path keeps
     # it, short.py handing back a flow where it is not: the base may be the peer's first

@@ -167,6 +167,21 @@ class Ways:
         return OtherWay(int(rows.count[i]), int(rows.frame[i]), float(rows.ts[i]),
                         _what(int(rows.key[i, 0]), *(int(v) for v in rows.info[i])))
 
+    def sent_by(self, source: str) -> OtherWay | None:
+        """The packets from `source` (an address as text) to any address that are not
+        TCP: their count, and the earliest one's frame, time and kind; None when the
+        capture holds none (or, `full`, none was kept)."""
+        rows = self._reduce()
+        if rows is None:
+            return None
+        at = np.flatnonzero((rows.key[:, :5] == np.array(_words(source), dtype=np.uint64))
+                            .all(axis=1))
+        if not at.size:
+            return None
+        i = int(at[np.argmin(rows.ts[at])])
+        return OtherWay(int(rows.count[at].sum()), int(rows.frame[i]), float(rows.ts[i]),
+                        _what(int(rows.key[i, 0]), *(int(v) for v in rows.info[i])))
+
 
 def count_ways(batch: PacketBatch, gather: Gather, layers: Layers, rows: np.ndarray,
                ethernet: np.ndarray, arp: ArpPackets) -> Ways:

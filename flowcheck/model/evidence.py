@@ -145,6 +145,11 @@ class SideEvidence:
     # compared (the paths differ here only).
     rst_twice: bool = field(default=False, compare=False)
     copy_ttl_other: bool = field(default=False, compare=False)
+    # Whether a capture copy of the side's first RST itself arrived with another TTL (a
+    # copy before any second RST of its own): that RST seen at both capture points, where
+    # rst_twice may be a later RST's (review64k: a device's RST in the side's name at one
+    # point, the side's own RST crossing after it). Per-packet path only; not compared.
+    first_rst_crossed: bool = field(default=False, compare=False)
 
     def __bool__(self) -> bool:
         """False for a side with no evidence (every field its default)."""

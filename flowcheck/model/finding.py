@@ -23,8 +23,9 @@ from flowcheck.fields_dataclass import fields_dataclass
 # "untold_connection", ranges_overlap's naming connections the overlap leaves untold
 # (verify.range_overlap; flowcheck.live withdraws it when a later reply names them);
 # "likely_rejected", a data_unanswered whose connector's CONNECT error reads its SYNs as
-# most likely rejected (verify.fast_connect_error; verify.fix_notes then speaks of a
-# drop or reject).
+# most likely rejected (verify.fast_connect_error), or an ndmp_error_reply whose CONNECT
+# error came right after its lone SYN (verify.lone_connect_error); verify.fix_notes then
+# speaks of a drop or reject.
 Reading = Literal["", "snap_summary", "control_left_out", "probes_only", "carries_refusal",
                   "untold_connection", "likely_rejected"]
 
@@ -114,6 +115,13 @@ class Finding:
     # index in `fix`; 0 for none. Set by verify.fix_notes from profile_first, read by
     # verify.profile_doubt to put the definite reading there. Not in the JSON.
     fork: int = field(default=0, compare=False)
+    # The words of `message` that say what the capture cannot show ("whether that one or
+    # a later resend got through cannot be seen"), as the check that writes them put
+    # them there: the cause line under the verdict (report.answer.gist) keeps each its
+    # first sentence holds, however long, so it is never surer than its finding, by
+    # data, not by a list of hedging words (review64g). Kept by dataclasses.replace. Not
+    # in the JSON.
+    hedges: tuple[str, ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict:
         return {

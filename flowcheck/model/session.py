@@ -176,6 +176,10 @@ class Session:
     # goes (no DATA_START_*, no mover mode, no data bytes either way). Not in the JSON
     # (kind keeps its documented rule); the text says "backup or restore" (kind_words).
     kind_guessed: bool = False
+    # Why the capture cannot tell backup from restore, as the text says it after "backup
+    # or restore" (verify.kind_guess: the job stopped after a failed step before its
+    # DATA_START_*, and the setup requests it sent name no direction).
+    kind_guessed_why: str = "no DATA_START_* or data in the capture to tell which"
     # Nothing of the session's NDMP conversation is in the capture (its control
     # connection refused or dropped, or no message decoded), so nothing tells its kind:
     # `kind` keeps its documented rule ("browse": none of the signs of a backup or
@@ -257,7 +261,7 @@ class Session:
             return self.kind
         if short:
             return "backup or restore"
-        return "backup or restore (no DATA_START_* or data in the capture to tell which)"
+        return f"backup or restore ({self.kind_guessed_why})"
 
     def kind_candidates(self) -> list[str]:
         """The kinds the capture leaves possible, as the text reports say (kind_words):

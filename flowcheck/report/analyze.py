@@ -210,8 +210,8 @@ def _render_summary(analysis: Analysis, console: Console,
                         SESSION_STYLE["failed"])
     for finding in analysis.findings:
         if finding.code == "agent_not_seen":  # a PASS says nothing of that agent's jobs
-            print_hanging(console, "  note: ", f"{gist(finding.message)} ({finding.code})",
-                          indent=8)
+            note = gist(finding.message, keep=finding.hedges)
+            print_hanging(console, "  note: ", f"{note} ({finding.code})", indent=8)
     if analysis.sessions or base is not None:
         console.print(
             "sessions: " + (status_counts(analysis) or "none")

@@ -2,19 +2,20 @@
 fix, short, so the first screen of `flowcheck analyze` says why and what to do (trial
 20 D9: on an 80x24 terminal the first explanation started on line 27 to 60).
 
-Both are taken from the finding itself (its message and its fix), not written again.
-The cause is the message's gist: its first sentence, without parentheses longer than
-PAREN_KEEP characters (but for one that says what the capture cannot show: _hedges),
-ended at the last clause break (": ", "; ", ", and ", ", or ", ", but ") that keeps it
-within GIST_LIMIT characters (a rule's way back, ", and TCP from
-... back to ...", stays with the rule before it, beyond the limit if need be), never on
-a condition, half an either-or or a one-word clause; a sentence with no such break is
-given whole. The fix is the fix's first sentence whole (lead: a rule's qualifiers are
-part of the action), and the finding under Findings points to it instead of saying it
-again (newuser56: the README's command printed the fix twice). The first place a report
-points to a finding under Findings also names the section that explains its code,
-'flowcheck docs findings data_unanswered', once per report (newuser59: the README's
-first command said "see data_unanswered under Findings" and no more).
+Both are taken from the finding itself (its message and its fix), not written again. The
+cause is the message's gist: its first sentence, without parentheses longer than
+PAREN_KEEP characters (but for one holding words its finding marks as what the capture
+cannot show, Finding.hedges: gist's `keep`), ended at the last clause break (": ", "; ",
+", and ", ", or ", ", but ") that keeps it within GIST_LIMIT characters (a rule's way
+back, ", and TCP from ... back to ...", stays with the rule before it, beyond the limit
+if need be), never on a condition, half an either-or or a one-word clause; a sentence
+with no such break is given whole. The fix is the fix's first sentence whole (lead: a
+rule's qualifiers are part of the action), and the finding under Findings points to it
+instead of saying it again (newuser56: the README's command printed the fix twice). The
+first place a report points to a finding under Findings also names the section that
+explains its code, 'flowcheck docs findings data_unanswered', once per report
+(newuser59: the README's first command said "see data_unanswered under Findings" and no
+more).
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 GIST_LIMIT = 200
 PAREN_KEEP = 24  # "(media range)", "(NDMP port 10000)" stay; explanations go
 _BREAKS = (": ", "; ", ", and ", ", or ", ", but ")
-# The words of a parenthesised part that says what the capture cannot show (_hedges).
-_HEDGES = ("cannot be seen", "cannot tell")
 # Where a fix's rule for the way back begins (rules.py, allow_rule with the return): the
 # gist keeps it with the rule before it.
 _WAY_BACK = ", and TCP from "
@@ -68,9 +67,17 @@ def _outside(text: str, spans: list[tuple[int, int]], i: int) -> bool:
     return not any(start <= i < end for start, end in spans)
 
 
-def gist(text: str, limit: int = GIST_LIMIT) -> str:
+def gist(text: str, limit: int = GIST_LIMIT, keep: tuple[str, ...] = ()) -> str:
     """The first sentence of `text`, its long parentheses left out, within `limit`
-    characters (see the module's docstring)."""
+    characters (see the module's docstring). `keep`: words of `text` that say what the
+    capture cannot show (Finding.hedges, set by the check that wrote them): the
+    parenthesised part holding one, when it starts within the limit, stays whole beside
+    the words it hedges however long (the limit grows by its length); one after the
+    limit goes with the words it hedges. The headline may not be surer than its finding
+    (newuser67 item 7:
+    callback_unanswered's "(2 SYNs over 1.01 s; it ends with the last, so whether that
+    one or a later resend got through cannot be seen)" left out, the cause line read
+    "...: 10.67.1.1's own firewall drops them" alone)."""
     spans = _top_level(text)
     end = next((i for i in range(len(text)) if text.startswith(". ", i)
                 and _outside(text, spans, i)), len(text))
@@ -79,13 +86,20 @@ def gist(text: str, limit: int = GIST_LIMIT) -> str:
     for start, stop in _top_level(sentence):
         if stop - start <= PAREN_KEEP:
             continue
-        if _hedges(sentence[start:stop]):
+        at = sum(map(len, kept)) + start - last  # where it starts in the gist
+        if at <= limit and any(words in sentence[start:stop] for words in keep):
             limit += stop - start  # kept beside the words it hedges, not in their place
             continue
         kept.append(sentence[last:start].rstrip())
         last = stop
     kept.append(sentence[last:])
     sentence = "".join(kept).strip()
+    return _cut(sentence, limit)
+
+
+def _cut(sentence: str, limit: int) -> str:
+    """`sentence` (its long parentheses already left out) ended at the last clause break
+    within `limit` characters, or whole (gist)."""
     if len(sentence) <= limit:
         return sentence
     spans = _top_level(sentence)
@@ -112,16 +126,6 @@ def gist(text: str, limit: int = GIST_LIMIT) -> str:
     # A sentence with no break to end at is given whole: a summary is whole clauses
     # (newuser56: "... what a job opens at once; else (see ..." ended mid-sentence).
     return sentence[:breaks[-1]] if breaks else sentence
-
-
-def _hedges(part: str) -> bool:
-    """Does a parenthesised part of a finding's words say what the capture cannot show
-    ("whether that one or a later resend got through cannot be seen", "the capture cannot
-    tell which")? The gist keeps it, however long: the headline may not be surer than its
-    finding (newuser67 item 7: callback_unanswered's "(2 SYNs over 1.01 s; it ends with
-    the last, so whether that one or a later resend got through cannot be seen)" left
-    out, the cause line read "...: 10.67.1.1's own firewall drops them" alone)."""
-    return any(words in part for words in _HEDGES)
 
 
 def lead(text: str) -> tuple[str, str]:
@@ -232,7 +236,7 @@ def finding_rows(first: Finding, more: int = 0, told: dict[str, str] | None = No
     errors after it; `told` as for answer_rows, `name` what a fix given here is told as
     later ("S3"; "" tells none)."""
     where = _see(first.code, more, told)
-    rows = [("cause:", _plain(gist(first.message)))]
+    rows = [("cause:", _plain(gist(first.message, keep=first.hedges)))]
     if not first.fix:
         return [("cause:", f"{rows[0][1]} {where}")]
     advice, job_fix = ranges_advice(first)
@@ -287,7 +291,8 @@ def summary_blocks(lines: list[SessionLine],
             first = errors[0]
             job_fix = ranges_advice(first)[1]
             key = (line.status, first.code, hosts,
-                   _plain(lead(job_fix)[0] if job_fix else gist(first.message)),
+                   _plain(lead(job_fix)[0] if job_fix else
+                          gist(first.message, keep=first.hedges)),
                    str(bool(first.fix)))
         doubtful.setdefault(key, bool(errors) and all(e.under_default for e in errors))
         blocks.setdefault(key, SummaryBlock([])).lines.append(line)

@@ -203,9 +203,11 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
     if session.callback_uid is None:
         ttls = taken_on_media_server(ctx, session)  # trial 26 D6
         # The job stopped there, no recorded filter keeping only the NDMP port: the
-        # placement, not a filter, explains the absence (a filter that hid a callback
-        # that opened would have left the job going on; newuser67 item 2).
+        # placement leads (newuser67 item 2), but a filter that hid a callback dropped
+        # after the capture point stops the job as well (review64g): a capture of
+        # nothing but the NDMP port's TCP, its filter unrecorded, says so too.
         placed = stopped_at_callback(session, control) and not _port_filter_recorded(ctx)
+        filtered = ndmp_port_only(ctx) and ctx.port_only_capture is not None
         # On the agent (newuser66 item 3), unless a filter may have kept its SYNs out:
         # the capture holds other connections, or the job stopped there.
         own = "" if ttls or (ndmp_port_only(ctx) and not placed) else \
@@ -226,12 +228,14 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
             ctx, session, spec,
             f"{lead}. Backup Exec's agent calls the job engine back on that port (TechNote "
             f"step 2); {OTHER_PRODUCT}" + hint + (
-                unreached_words(session, ttls) if ttls else
-                unsent_words(ctx, session, own) if own else
-                first_hop_words(session, hop) if hop else ""),
-            fix=unreached_fix(ctx, session) if ttls else
-            unsent_fix(ctx, session) if own else
-            first_hop_fix(ctx, session) if hop else unproven_fix(ctx, session),
+                unreached_words(session, ttls, filtered=ctx.config.ndmp_port
+                                if filtered and placed else None) if ttls else
+                unsent_words(ctx, session, own, filtered=filtered) if own else
+                first_hop_words(ctx, session, hop, filtered=filtered) if hop else ""),
+            fix=unreached_fix(ctx, session, filtered=filtered and placed) if ttls else
+            unsent_fix(ctx, session, filtered=filtered) if own else
+            first_hop_fix(ctx, session, filtered=filtered) if hop else
+            unproven_fix(ctx, session),
             allows=callback_allows(session), other_profile="said")
         if stop is None:
             return make_step(spec, "missing",

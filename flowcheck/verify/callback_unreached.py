@@ -53,7 +53,8 @@ def _taken_on(ctx: Context, session: Session, host: str) -> str:
     return found.words if found is not None and found.host == host else ""
 
 
-def unsent_words(ctx: Context, session: Session, ttls: str) -> str:
+def unsent_words(ctx: Context, session: Session, ttls: str, *,
+                 filtered: bool = False) -> str:
     """step_missing's words for the callback no SYN of which left the agent the capture
     was taken on (ttls: taken_on_agent's words): the agent never sent it out of this
     interface, its own firewall's output rule dropping or rejecting it or its connect
@@ -62,11 +63,23 @@ def unsent_words(ctx: Context, session: Session, ttls: str) -> str:
     the point may be on the agent's segment rather than on the agent
     (verify.ttl.taken_on_words): a bridging (layer 2) firewall between them keeps the TTL,
     so it is named beside the agent's own rules, and only routers are ruled out
-    (review63e)."""
+    (review63e); and a capture of one interface (not the Linux cooked capture of every
+    interface the marks come from) does not see a SYN the agent's routes send out of
+    another (review64g: a multi-homed agent's callback routed out its second network
+    card and dropped by a router read "neither ... nor a router between them is the
+    cause"). filtered: the capture holds nothing but the NDMP port's TCP, its filter
+    unrecorded, so a 'port 10000' filter may have kept the SYNs out (review64g: such a
+    capture on the agent of a callback a router dropped read the same), said first."""
     segment = not _marked(ctx, session)
+    unless = ([filter_unless(ctx.config.ndmp_port)] if filtered else []) + (
+        [f"the SYN left by another interface of the agent's (its route to "
+         f"{session.media_server} through another network card; this capture, of one "
+         "interface, does not see it)"] if _other_route(ctx, session) else [])
     return (f". This capture was taken on the agent {session.remote_agent} ({ttls}), "
-            "which sees leaving packets after the agent's own firewall: no SYN of the "
-            "callback left it, so neither the media server's firewall nor a "
+            "which sees leaving packets after the agent's own firewall: "
+            + (f"no SYN of the callback is in it, so, unless {' or '.join(unless)}, none "
+               "left the agent and " if unless else "no SYN of the callback left it, so ")
+            + "neither the media server's firewall nor a "
             + ("router" if segment else "device") + " between them is the cause: the "
             "agent never sent the callback SYN out of this interface, its own firewall's "
             "output rule dropping or rejecting it (a reject fails the agent's connect at "
@@ -78,22 +91,54 @@ def unsent_words(ctx: Context, session: Session, ttls: str) -> str:
                "dropped it" if segment else ""))
 
 
-def unsent_fix(ctx: Context, session: Session) -> str:
+def unsent_fix(ctx: Context, session: Session, *, filtered: bool = False) -> str:
     """The fix for unsent_words: the agent's log, then its own outbound rules for a
-    refused or timed-out connect (and a bridging firewall before the capture point, by
-    the TTLs alone), its range for a connect with no source port; no other capture
-    point."""
+    refused or timed-out connect (and a bridging firewall before the capture point, and
+    a route out of another interface, by the TTLs alone), its range for a connect with
+    no source port; no other capture point but the unfiltered capture a possible filter
+    asks for first (filtered: as for unsent_words)."""
     segment = "" if _marked(ctx, session) else (
         ", and in any bridging firewall between the agent and this capture point (the "
         "TTLs cannot tell the agent from its segment)")
-    return (f"Read the agent {session.remote_agent}'s log at that time: a connect that "
+    first = f"{filter_first(ctx.config.ndmp_port)}; else read" if filtered else "Read"
+    routed = "" if not _other_route(ctx, session) else (
+        f", or, timed out, a route that sends it out of another interface of the "
+        f"agent's (`ip route get {session.media_server}` on the agent names it)")
+    return (f"{first} the agent {session.remote_agent}'s log at that time: a connect that "
             "failed \"Connection refused\" or timed out with no SYN in this capture is its "
-            "own firewall's output rule (a reject or a drop): allow TCP from "
+            f"own firewall's output rule (a reject or a drop){routed}: allow TCP from "
             f"{session.remote_agent} to {session.media_server} ports {ctx.ranges('media')} "
             "in the agent's own outbound rules (this capture, taken on the agent, sees its "
             f"leaving packets only after them, so a SYN they drop is not in it){segment}; "
             "a failed connect \"Cannot assign requested address\" or \"no free port\" means "
             f"it had no source port to send the callback from{OTHER_PRODUCT_FIX}.")
+
+
+def filter_unless(port: int) -> str:
+    """The condition of a reading that no SYN of the callback passed a capture point,
+    for a capture of nothing but the NDMP port's TCP whose filter is unrecorded (a
+    'port 10000' filter writes the same; one that hid a callback dropped past the point
+    stops the job as well: review64g's filtered-agent and filtered-media)."""
+    return (f"a capture filter kept only the NDMP port {port} (tcpdump 'port {port}': this "
+            "capture holds nothing else, no ARP, ICMP or UDP, as such a filter leaves it; "
+            "capture again without it)")
+
+
+def filter_first(port: int) -> str:
+    """The fix's first clause for such a capture (filter_unless), capitalised."""
+    return (f"If this capture was filtered to the NDMP port (tcpdump 'port {port}'), "
+            "capture again without a filter")
+
+
+def _other_route(ctx: Context, session: Session) -> bool:
+    """May the agent's route to the media server leave by an interface this capture does
+    not see? Only the TTLs place it (not the Linux cooked capture of every interface),
+    and it holds no connection the agent opened to the media server (whose SYN took that
+    route out of this interface; the control connection's packets answer, and may keep
+    to their address's interface by a policy rule: review64g's otherif-agent)."""
+    return not _marked(ctx, session) and not any(
+        c.orig_h == session.remote_agent and c.resp_h == session.media_server
+        for c in ctx.connections)
 
 
 def _marked(ctx: Context, session: Session) -> bool:
@@ -103,12 +148,18 @@ def _marked(ctx: Context, session: Session) -> bool:
     return found is not None and found.marked
 
 
-def unreached_words(session: Session, ttls: str) -> str:
+def unreached_words(session: Session, ttls: str, *, filtered: int | None = None) -> str:
     """step_missing's words for the callback no SYN of which reached the media server
-    the capture was taken on (ttls: taken_on_media_server's words)."""
+    the capture was taken on (ttls: taken_on_media_server's words). filtered: the NDMP
+    port, when the capture holds nothing but its TCP, its filter unrecorded
+    (filter_unless: review64g's filtered-media, the media server's own input chain
+    dropping the callback, read "the media server's firewall is not the cause")."""
+    seen = (f"no SYN of the callback is in it, so, unless {filter_unless(filtered)}, none "
+            "reached it and" if filtered is not None else
+            "no SYN of the callback reached it, so")
     return (f". This capture was taken on the media server {session.media_server} "
             f"({ttls}), which sees arriving packets before the media "
-            "server's own firewall: no SYN of the callback reached it, so the media "
+            f"server's own firewall: {seen} the media "
             f"server's firewall is not the cause; a firewall on the agent "
             f"{session.remote_agent} (outbound) or a router, firewall or NAT between them "
             "dropped or rejected it (or the agent never sent it: its log tells), and a "
@@ -122,10 +173,12 @@ def callback_allows(session: Session) -> Allows:
     return Allows((session.remote_agent, session.media_server))
 
 
-def unreached_fix(ctx: Context, session: Session) -> str:
+def unreached_fix(ctx: Context, session: Session, *, filtered: bool = False) -> str:
     """The fix for unreached_words: the agent's outbound rules and the forward rules of
-    the devices between, not the media server's inbound ones."""
-    return (f"Allow TCP from {session.remote_agent} to {session.media_server} ports "
+    the devices between, not the media server's inbound ones; first, for a capture a
+    filter may have cut to the NDMP port (filtered: filter_unless), one without it."""
+    first = f"{filter_first(ctx.config.ndmp_port)}; else allow" if filtered else "Allow"
+    return (f"{first} TCP from {session.remote_agent} to {session.media_server} ports "
             f"{ctx.ranges('media')} outbound on the agent and in the forward rules of every "
             "router or firewall between them (a NAT in front of the media server must "
             "forward them to it); capture on the agent to see its SYNs leave and what "

@@ -30,6 +30,7 @@ from flowcheck.sources.capture_filter import plain_filter, vlan_filter
 from flowcheck.sources.linktypes import linktype_name
 from flowcheck.verify.allow_rules import lowered
 from flowcheck.verify.capture_filter import keeps_control, quoted
+from flowcheck.verify.never_reached import REACHED_FIX, never_reached
 from flowcheck.verify.no_session import WHERE
 
 PROTOCOLS = {1: "ICMP", 2: "IGMP", 17: "UDP", 47: "GRE", 50: "IPsec ESP", 51: "IPsec AH",
@@ -99,11 +100,14 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
     # traffic: its fix changes neither the words "at all" nor the severity.
     unreadable = bool(fix) and why != RESOLVING
     one_way = "" if why or connections else _one_way(skipped, packets)
+    reached = ""
     if not why and not connections:
         causes = _causes(captures, config)
+        reached = "" if one_way else never_reached(skipped, config)
         why = (f" (the sniffer saw none of the job's traffic: {one_way}; or it missed the "
                f"job: {causes})"
-               if one_way else f" (the sniffer saw none of the job's traffic: {causes})")
+               if one_way else f" (the sniffer saw none of the job's traffic: {causes}"
+               f"{reached})")
     port = config.ndmp_port
     # A finding naming an unread encapsulation's first frame has that frame's time
     # (docs/json.md; field check 37: ts was null beside frames [1]).
@@ -129,7 +133,8 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
                 fix=fix or (
                     f"{ONE_WAY_FIX}Check --ndmp-port (the agent's NDMP port, {port} here)."
                     if one_way else f"Check --ndmp-port (the agent's NDMP port, {port} "
-                    f"here) and {WHERE}."), frames=sorted({*finding.frames, *frames}),
+                    f"here) and {WHERE}.{REACHED_FIX if reached else ''}"),
+                frames=sorted({*finding.frames, *frames}),
                 ts=_dated(finding, frames, times)))
     return out
 

@@ -16,11 +16,15 @@ host's connections begun mid-stream beside a router's own resets) neither is cla
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
 from flowcheck.verify.cooked_host import context_one_host, host_by_marks, words_by_marks
 from flowcheck.verify.ttl import capture_host, taken_on_words
+
+if TYPE_CHECKING:
+    from flowcheck.model import Connection
 
 
 def proven_host(ctx: Context, a: str, b: str) -> CaptureHostProof | None:
@@ -49,3 +53,11 @@ def _proven_host(ctx: Context, a: str, b: str) -> CaptureHostProof | None:
         other = b if on[0] == a else a
         return CaptureHostProof(on[0], taken_on_words(on, other), on, False)
     return None
+
+
+def taken_hedges(ctx: Context, conn: Connection) -> tuple[str, ...]:
+    """Finding.hedges for a finding on `conn` whose words may say the capture was taken
+    on one of its hosts (proven_host of its originator and responder, the order
+    verify.opening asks in: CaptureHostProof.hedges); () when nothing places it."""
+    on = proven_host(ctx, conn.orig_h, conn.resp_h)
+    return on.hedges if on is not None else ()

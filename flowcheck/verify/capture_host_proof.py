@@ -28,6 +28,15 @@ class CaptureHostProof:
     marked: bool
 
     @property
+    def hedges(self) -> tuple[str, ...]:
+        """Finding.hedges for a finding whose words hold this proof's: its words when only
+        the TTLs place the capture ("or on its network segment: ..."), for the TTLs
+        cannot tell the host from a point on its segment; () when the marks prove it
+        (review64g: the cause line read "this capture was taken on the media server
+        10.77.0.1", its bracket left out)."""
+        return () if self.marked else (self.words,)
+
+    @property
     def shown(self) -> str:
         """"its Linux cooked headers show it" or "the TTLs show it": the proof in short."""
         return "its Linux cooked headers show it" if self.marked else "the TTLs show it"

@@ -29,6 +29,7 @@ from flowcheck.verify.filtered import report_left_out
 from flowcheck.verify.fix_notes import note_fixes
 from flowcheck.verify.hosts import check_hosts, mark_side_traffic
 from flowcheck.verify.links import check_links
+from flowcheck.verify.listen_unanswered import note_closed_listens
 from flowcheck.verify.nat_unread import note_nat_unread
 from flowcheck.verify.no_reply import check_no_reply
 from flowcheck.verify.probes_only import note_probes_only
@@ -136,6 +137,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     check_capacity(ctx)
     note_too_small(ctx)  # on the fixes that bind in a range check_capacity found too small
     note_range_stops(ctx)  # the steps that stopped on a full range: widen it first
+    note_closed_listens(ctx)  # listens closed on unanswered, their range too small
     check_hosts(ctx)
     note_stray_syns(ctx)
     check_unexplained(ctx)

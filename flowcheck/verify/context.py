@@ -210,6 +210,11 @@ class Context:
     # The failed steps at which a host's range was full (verify.range_stops), in the
     # order the steps found them; range_too_small ties itself to them.
     range_stops: list[RangeStop] = field(default_factory=list)
+    # step_missing findings of a listen request whose receiver closed the control
+    # connection instead of answering, with no full range read at it (no RangeStop), and
+    # the receiver's side ("media", "agent"): range_too_small's count ties itself to them
+    # (verify.listen_unanswered.note_closed_listens).
+    closed_listens: list[tuple[Finding, str]] = field(default_factory=list)
     # The ports the sessions' connections used, by side, without and with refused
     # listeners' ports, and the key they were read under (verify.range_stops.port_usage:
     # (usage_key, usage, with refused); None: not read yet). Read again, not reused, once
@@ -402,7 +407,7 @@ class Context:
             ts: float | None = None, severity: Severity | None = None,
             cause: str | None = None, reading: Reading = "",
             allows: Allows | None = None, subject: int = 0,
-            other_profile: OtherProfile = "") -> Finding:
+            other_profile: OtherProfile = "", hedges: tuple[str, ...] = ()) -> Finding:
         finding = make_finding(
             code, message, fix, severity=severity,
             session=session.id if session else None,
@@ -410,7 +415,7 @@ class Context:
             ts=ts if ts is not None else (conn.ts if conn else None),
             frames=frames if frames is not None else (opening_frames(conn) if conn else []),
             reading=reading, allows=allows, subject=subject, other_profile=other_profile,
-            drawn_ports=(conn.orig_p, conn.resp_p) if conn else ())
+            drawn_ports=(conn.orig_p, conn.resp_p) if conn else (), hedges=hedges)
         side = session.id if session else (conn.session if conn else None)
         if finding.severity == Severity.ERROR and side in self.side:
             self.withheld[side].append(finding)  # side traffic: not the job's error

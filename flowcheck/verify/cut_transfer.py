@@ -198,14 +198,17 @@ def _crossed_fix(conn: Connection, session: Session, sides: list[str]) -> str:
     """data_reset's fix when the capture set shows each RST leave its host itself
     (reset_crossed.crossed_sides): that host's logs, no device between the points."""
     hosts = [role_words(conn, session, conn.host(side)) for side in sides]
-    which = " and ".join(hosts)
-    own = "their" if len(hosts) > 1 else "its"
-    return (f"See the job log and {which}'s NDMP service and system logs at that time "
-            f"for why {'they' if len(hosts) > 1 else 'it'} reset the transfer: the RST "
-            f"left {which} itself (the capture set holds it at both capture points), so "
-            f"no device between the capture points sent it; {own} NDMP service stopped "
-            f"or crashed, or a firewall on {'them' if len(hosts) > 1 else 'it'} "
-            "rejected the connection with a reset.")
+    if len(hosts) == 1:
+        return (f"See the job log and {hosts[0]}'s NDMP service and system logs at that "
+                f"time for why it reset the transfer: the RST left {hosts[0]} itself (the "
+                "capture set holds it at both capture points), so no device between the "
+                "capture points sent it; its NDMP service stopped or crashed, or a firewall "
+                "on it rejected the connection with a reset.")
+    return (f"See the job log and the NDMP service and system logs of {' and '.join(hosts)} "
+            "at that time for why they reset the transfer: each RST left its host itself "
+            "(the capture set holds each at both capture points), so no device between "
+            "the capture points sent them; their NDMP services stopped or crashed, or a "
+            "firewall on them rejected the connection with a reset.")
 
 
 # A DMA's abort this soon after the data connection's reset is its answer to the reset's

@@ -179,7 +179,8 @@ def check_data(ctx: Context, session: Session) -> None:
             fix = f"C{ports} {_between_fix(ctx, connector, where, side)} {outbound}"
         finding = ctx.add("announced_not_used", message, fix + refilter,
                           session=session, frames=[a.frame for a in group], ts=first.ts,
-                          cause="data", allows=Allows(tuple(dict.fromkeys((host, *targets)))))
+                          cause="data", allows=Allows(tuple(dict.fromkeys((host, *targets)))),
+                          hedges=proof.hedges if proof is not None else ())
         if stop is not None:
             stop.finding = finding
 

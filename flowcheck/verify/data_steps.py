@@ -132,6 +132,9 @@ def announcement_step(ctx: Context, session: Session, spec: StepSpec,
                                  frames=[unanswered.frame], ts=unanswered.ts)
         if stop is not None:
             stop.finding = finding
+        elif acked and peer in (session.remote_agent, session.media_server):
+            ctx.closed_listens.append(
+                (finding, "agent" if peer == session.remote_agent else "media"))
         return make_step(spec, "missing", [control.uid], [unanswered.frame], why,
                          cites=cites_of(*said))
     unread = reply_unread(ctx, session, control)

@@ -20,6 +20,7 @@ from flowcheck.verify.announced_kind import (
     own_address_on_it,
     reached_over_other_version,
 )
+from flowcheck.verify.capture_host import taken_hedges
 from flowcheck.verify.context import Context, endpoint, opening_frames
 from flowcheck.verify.cut_icmp import no_answer_words
 from flowcheck.verify.details import failure_words
@@ -57,6 +58,7 @@ from flowcheck.verify.opening import (
     silence,
 )
 from flowcheck.verify.other_host import report_wrong_address
+from flowcheck.verify.own_unreachable import own_stack_hedges
 from flowcheck.verify.plain_direction import with_lead
 from flowcheck.verify.ranges import outside_range_words
 from flowcheck.verify.refusals import data_refused_fix, refusal_allows, refusal_causes
@@ -67,7 +69,7 @@ from flowcheck.verify.stack_own import (
 )
 from flowcheck.verify.stale_tuple import stale_words
 from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_allows, ttl_exceeded_fix
-from flowcheck.verify.unresent import cut_answer_words, lone_syn, resend_cut
+from flowcheck.verify.unresent import cut_answer_words, lone_syn, resend_cut, resend_hedges
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.way_back import other_source_words
 
@@ -211,7 +213,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                 conn=first, frames=frames, cause="data",
                 reading="likely_rejected" if told else "",
                 allows=ttl_exceeded_allows(first, rule_allows(first, pointed=quoted)),
-                subject=len(_SUBJECT))
+                subject=len(_SUBJECT), hedges=resend_hedges(cut) + taken_hedges(ctx, first))
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, first, "rejects")
         fix = data_refused_fix(ctx, first, session)
@@ -240,6 +242,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                 f"{stack[0] if stack else ''}",
                 fix + (stack[1] if stack else ""), session=session, conn=first,
                 frames=frames + told, cause="data", allows=refusal_allows(first),
+                hedges=own_stack_hedges(first),
                 subject=len(_SUBJECT))
     else:
         handshake_incomplete(ctx, session, first, "data connection", "data")

@@ -33,7 +33,7 @@ from flowcheck.verify.refused_connect import CONNECT_FAILURES
 _WHO = {"remote_agent": ("agent", "the agent"), "media_server": ("media", "the media server")}
 # A connect's errors that may answer a reject: not TIMEOUT_ERR, the connector's own word
 # that its timeout ran out, which "most likely rejected" would contradict (review64a).
-_MAY_BE_REJECTED = CONNECT_FAILURES - {"TIMEOUT_ERR"}
+MAY_BE_REJECTED = CONNECT_FAILURES - {"TIMEOUT_ERR"}
 
 
 def fast_error(ctx: Context, session: Session, conn: Connection) -> NdmpMessage | None:
@@ -60,7 +60,7 @@ def fast_error(ctx: Context, session: Session, conn: Connection) -> NdmpMessage 
         if message.ts - conn.last_ts >= wait:
             return None
         name = (message.error_name or "").removeprefix("NDMP_")
-        if name in _MAY_BE_REJECTED and conn.orig_h in ctx.host_addresses(
+        if name in MAY_BE_REJECTED and conn.orig_h in ctx.host_addresses(
                 session, _WHO[host][0]):
             return None if opened_between(ctx, conn, message.ts) else message
     return None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from flowcheck.model import Session
 from flowcheck.model.traffic import INITIAL_TTLS
+from flowcheck.verify.callback_unreached import filter_first, filter_unless
 from flowcheck.verify.context import Context
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
 from flowcheck.verify.ttl import own_ttls, ttl_word
@@ -42,24 +43,33 @@ def first_hop_ttl(ctx: Context, session: Session) -> int | None:
     return ttl if ttl in INITIAL_TTLS else None
 
 
-def first_hop_words(session: Session, ttl: int) -> str:
-    """step_missing's words for first_hop_ttl's `ttl` (leading ". ", no full stop)."""
+def first_hop_words(ctx: Context, session: Session, ttl: int, *,
+                    filtered: bool = False) -> str:
+    """step_missing's words for first_hop_ttl's `ttl` (leading ". ", no full stop).
+    filtered: the capture holds nothing but the NDMP port's TCP, its filter unrecorded,
+    so a 'port 10000' filter may have kept the SYNs out (callback_unreached.filter_unless,
+    review64g's reading for a capture on either host), said first."""
     agent = session.remote_agent
+    seen = (f"no SYN of the callback is in it, so, unless "
+            f"{filter_unless(ctx.config.ndmp_port)}, none reached it and " if filtered else
+            "no SYN of the callback reached it, so ")
     return (f". This capture was taken on a router or bridge between the hosts, its "
             "several interfaces at once (capture_duplicates), which the agent's packets "
             f"reach with {ttl_word(agent)} {ttl}, an initial value: its first hop, nothing "
-            f"between them but the agent's link; it holds each packet arriving there: no "
-            "SYN of the callback reached it, so neither the media server's firewall nor a "
-            "device beyond this point is the cause: the agent never sent the callback SYN "
-            "out (its own firewall's output rule dropping or rejecting it, or its connect "
-            "failing locally: its log says which) or its link lost it")
+            "between them but the agent's link; it holds each packet arriving there: "
+            f"{seen}neither the media server's firewall nor a device beyond this point is "
+            "the cause: the agent never sent the callback SYN out (its own firewall's "
+            "output rule dropping or rejecting it, or its connect failing locally: its log "
+            "says which) or its link lost it")
 
 
-def first_hop_fix(ctx: Context, session: Session) -> str:
+def first_hop_fix(ctx: Context, session: Session, *, filtered: bool = False) -> str:
     """The fix for first_hop_words: the agent's log, then its own outbound rules; its
-    link; no other capture point."""
+    link; no other capture point but the unfiltered capture a possible filter asks for
+    first (filtered: as for first_hop_words)."""
     agent = session.remote_agent
-    return (f"Read the agent {agent}'s log at that time: a connect that failed "
+    first = f"{filter_first(ctx.config.ndmp_port)}; else read" if filtered else "Read"
+    return (f"{first} the agent {agent}'s log at that time: a connect that failed "
             "\"Connection refused\" or timed out with no SYN in this capture is its own "
             f"firewall's output rule (a reject or a drop): allow TCP from {agent} to "
             f"{session.media_server} ports {ctx.ranges('media')} in the agent's own outbound "

@@ -145,7 +145,8 @@ def agent_addresses(session: Session) -> list[str]:
 def _stopping_rule(finding: Finding) -> str:
     """"reject" for a refusal's fix (a RST or an ICMP unreachable is a reject's, not a
     drop's: newuser61 6), "drop or reject" for unanswered SYNs read as most likely
-    rejected (Finding.reading "likely_rejected": review64a), else "drop". Trial A of
+    rejected (Finding.reading "likely_rejected": review64a; an ndmp_error_reply's CONNECT
+    error right after its lone SYN: verify.lone_connect_error), else "drop". Trial A of
     session 34: an accept added in one nftables table let nothing through while another
     table's base chain on the same hook dropped the packets."""
     if finding.reading == "likely_rejected":

@@ -17,6 +17,7 @@ from flowcheck.verify.allow_rules import allow_rule, rule_allows
 from flowcheck.verify.arrival import arrived_silent, silent_fix
 from flowcheck.verify.backup_network import check_backup_network
 from flowcheck.verify.callback_address import elsewhere_failure
+from flowcheck.verify.capture_host import taken_hedges
 from flowcheck.verify.capture_points import reached_marked, reached_second_point
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leaving_taken
@@ -54,7 +55,7 @@ from flowcheck.verify.opening import (
     retried,
     silence,
 )
-from flowcheck.verify.own_unreachable import own_stack_refused
+from flowcheck.verify.own_unreachable import own_stack_hedges, own_stack_refused
 from flowcheck.verify.plain_direction import with_lead
 from flowcheck.verify.ranges import (
     check_ports,
@@ -87,7 +88,7 @@ from flowcheck.verify.ttl_exceeded import (
     ttl_exceeded_fix,
 )
 from flowcheck.verify.unannounced import check_unannounced
-from flowcheck.verify.unresent import cut_answer_words, lone_syn, resend_cut
+from flowcheck.verify.unresent import cut_answer_words, lone_syn, resend_cut, resend_hedges
 from flowcheck.verify.unseen_syns import refusal_notes
 from flowcheck.verify.way_back import answer_uncaptured, came_back
 
@@ -201,14 +202,15 @@ def _check_control(ctx: Context, session: Session, conn: Connection) -> None:
                             f"; check that {_ndmp_service(ctx)} runs on {conn.resp_h}."
                             + where.words),
                 session=session, conn=conn, cause="control",
-                allows=ttl_exceeded_allows(conn, rule_allows(conn, pointed=where.quoted)))
+                allows=ttl_exceeded_allows(conn, rule_allows(conn, pointed=where.quoted)),
+                hedges=resend_hedges(cut) + taken_hedges(ctx, conn))
     elif outcome == "refused" and own_stack_refused(conn):
         # The media server's own ICMP to itself: its ARP or neighbour discovery (trial 28 D7).
         ctx.add("control_refused",
                 f"The media server {conn.orig_h} could not send the control connection's SYN "
                 f"to the agent's NDMP port {target}: {own_refusal_words(conn)}.",
                 refused_fix(ctx, conn, session), session=session, conn=conn, cause="control",
-                allows=refusal_allows(conn))
+                allows=refusal_allows(conn), hedges=own_stack_hedges(conn))
     elif outcome == "refused" and (device := rejecting_device(conn)) is not None:
         ctx.add("control_refused",
                 f"The control connection from {conn.orig_h} was refused: "
@@ -324,7 +326,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         ctx.add("callback_unanswered", message, fix, session=session, conn=conn,
                 cause="callback",
                 allows=ttl_exceeded_allows(conn, rule_allows(conn, pointed=quoted)),
-                subject=len(agent))
+                subject=len(agent), hedges=resend_hedges(cut) + taken_hedges(ctx, conn))
     elif outcome == "refused":
         outside = outside_range_words(ctx, session, conn, "rejects")
         fix = callback_refused_fix(ctx, conn, session)
@@ -337,7 +339,7 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
                 f"{limit_words(ctx, conn, passed) if passed is not None else ''}",
                 refused_limit_fix(ctx, conn, passed, fix) if passed is not None else fix,
                 session=session, conn=conn, cause="callback", allows=refusal_allows(conn),
-                subject=len(_REFUSED))
+                subject=len(_REFUSED), hedges=own_stack_hedges(conn))
     elif outcome == "handshake_incomplete":
         handshake_incomplete(ctx, session, conn, "callback", "callback")
     check_ports(ctx, session, conn, "callback")

@@ -118,7 +118,10 @@ def acked_words(ctx: Context, control: Connection, stream: NdmpStream,
     """(words, fix) for a listen request never answered as acked_nothing_after shows it,
     where the capture holds nothing of the receiver's direction (Context.missing): what
     the requester's FIN acknowledged, and a fix that does not claim the request arrived
-    (the receiver's FIN may have crossed it); None otherwise."""
+    (the receiver's FIN may have crossed it) and does not list a hang among its causes
+    (that FIN shows the receiver closed the session: lab matrix seed 140 run 11, `-Q in`
+    on the media server, fd77::1's FIN frame 166 acknowledging the agent's, whose fix
+    read "it hung, closed the session, or could not bind a port"); None otherwise."""
     requester = control.host(request.direction)
     peer = control.host(other_direction(request.direction))
     if not ctx.lacks((peer, requester), control.ts) or not acked_nothing_after(stream, request):
@@ -129,10 +132,11 @@ def acked_words(ctx: Context, control: Connection, stream: NdmpStream,
             f"{requester}'s FIN ({frame_text(fin.frame)}) acknowledged one sequence number of it "
             "past the request's ACK, its FIN, no reply (an NDMP reply is 28 bytes or more, "
             "a record never 1 byte)",
-            f"See the log of the NDMP service on {peer} at that time: no reply to the "
-            f"request reached {requester} before the control connection closed (it hung, "
-            "closed the session, or could not bind a port in its range and did not report "
-            "it).")
+            f"See the log of the NDMP service on {peer} at that time: it closed the control "
+            f"connection with no reply to the request reaching {requester} (its FIN, which "
+            f"{requester}'s acknowledged, so it did not hang): it could not bind a port in "
+            "its range, or gave the session up, and did not report it (its FIN may have "
+            "crossed the request).")
 
 
 def closed_instead(stream: NdmpStream, request: NdmpMessage) -> ControlPacket | None:
@@ -164,3 +168,21 @@ def closed_listen_words(peer: str, request: NdmpMessage, fin: ControlPacket) -> 
             f"See the log of the NDMP service on {peer} at that time: it closed the "
             "control connection rather than answer the request (it could not bind a port "
             "in its range, or gave the session up, and did not report it).")
+
+
+def note_closed_listens(ctx: Context) -> None:
+    """After check_capacity: a listen request whose receiver closed the control
+    connection instead of answering (Context.closed_listens: acked_words,
+    closed_listen_words), where range_too_small found the receiver's range too small for
+    the job (Context.too_small), says that first in its fix: the likely cause, which the
+    receiver's log confirms (lab matrix seed 140 run 11: agent range 6001-6002 for 2
+    resources, the agent's FIN acknowledged in frame 166; the fix named no range)."""
+    for finding, which in ctx.closed_listens:
+        need = ctx.too_small.get(which)
+        if need is None or finding.fix.startswith("Widen"):
+            continue
+        rest = finding.fix[:1].lower() + finding.fix[1:]
+        finding.fix = (f"Widen the {which} range {ctx.ranges(which)} first, to at least "
+                       f"{need} ports (range_too_small: too few for the job, likely why "
+                       "the request went unanswered), and open the widened range in the "
+                       f"firewall. If the job still fails with the range widened: {rest}")

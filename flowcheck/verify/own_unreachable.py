@@ -27,6 +27,19 @@ def own_stack_refused(conn: Connection) -> bool:
             and conn.icmp_to != conn.resp_h)
 
 
+# The other next hop whose neighbour entry may have gone unanswered: own_stack_words'
+# bracket, and the Finding.hedges of a finding holding them (own_stack_hedges).
+GATEWAY_HEDGE = "or for its gateway toward it"
+
+
+def own_stack_hedges(conn: Connection) -> tuple[str, ...]:
+    """Finding.hedges for a finding that may hold own_stack_words of `conn`: the ARP or
+    neighbour discovery that went unanswered may have been for the gateway, not the
+    responder (review64g: the cause line read "10.77.0.1's ARP for 10.77.0.99 got no
+    answer", the bracket left out)."""
+    return (GATEWAY_HEDGE,) if own_stack_refused(conn) else ()
+
+
 def own_stack_words(conn: Connection, how: str, routing: bool) -> str:
     """Why the originator's own ICMP refused the SYN, the conclusion first: "ORIG's ARP
     for RESP got no answer (...): ORIG's own network stack reported RESP unreachable,
@@ -41,7 +54,7 @@ def own_stack_words(conn: Connection, how: str, routing: bool) -> str:
         return (f"a reject rule in {orig}'s own firewall (its output rules) rejects it: "
                 f"{told}, so the SYN never left {orig}")
     asked = "neighbour discovery" if ":" in resp else "ARP"
-    return (f"{orig}'s {asked} for {resp} (or for its gateway toward it) got no answer "
+    return (f"{orig}'s {asked} for {resp} ({GATEWAY_HEDGE}) got no answer "
             f"({resp} is down, not on that network, or the wrong address, or a name that "
             f"resolves to it): {told}, as a host does for its own application when {asked} "
             f"for the next hop goes unanswered. The SYN never left {orig}, so no firewall "

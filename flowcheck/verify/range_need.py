@@ -117,17 +117,18 @@ def _session_of(ctx: Context, uid: str) -> str | None:
 def need_words(ctx: Context, which: str, host: str, need: StoppedNeed) -> str:
     """range_too_small's words for `need`: "10.66.2.2 needed 8 ports of the range at
     once (as the session's last NDMP message (frame 547) came, session S4: the 4 of the
-    range in use or held 60 s after use, and what the 2 jobs that stopped on the full
-    range within 60 s still needed, S3 2 and S4 2: a job binds one port per resource +
-    the callback's source port there, less the ports of its own already held; its
-    resources those it showed, ...)"."""
+    range in use or held 60 s after use, and the ports still needed by the 2 jobs that
+    stopped on the full range within 60 s: 2 for S3 and 2 for S4 (a job binds one port
+    per resource + the callback's source port there, less the ports of its own already
+    held; its resources those it showed, ...))"."""
     hold = ctx.config.port_hold_seconds
     stop = need.stop
     jobs = len(need.owed)
-    each = " and ".join(f"{session} {count}" for session, count in need.owed)
-    stopped = ("the job that stopped on the full range still needed" if jobs == 1 else
-               f"the {jobs} jobs that stopped on the full range within {hold:g} s still "
-               "needed")
+    # "2 for S3 and 2 for S4", not "S3 2 and S4 2" (lab matrix seed 141 run 7 read
+    # "still needed, S1 1:").
+    each = " and ".join(f"{count} for {session}" for session, count in need.owed)
+    stopped = ("the job that stopped on the full range" if jobs == 1 else
+               f"the {jobs} jobs that stopped on the full range within {hold:g} s")
     if which == "media":
         why = "one port per resource + the job engine's and the control connection's"
     elif callback_source_ports(ctx.profile):
@@ -146,8 +147,9 @@ def need_words(ctx: Context, which: str, host: str, need: StoppedNeed) -> str:
             "the hold counts again: the model's hold needed another port for it)")
     return (f"{host} needed {need.count} ports of the range at once (as {stop.what} came, "
             f"session {stop.session}: {held} in use or held {hold:g} s "
-            f"after use, and what {stopped}, {each}: a job binds {why} there, less the "
-            f"ports of its own already held; {counted}"
+            f"after use, and the ports still needed by {stopped}: {each} (a job binds "
+            f"{why} there, less the "
+            f"ports of its own already held; {counted})"
             f"{retry_words(dict(need.retries), need.once, ctx)})")
 
 

@@ -13,6 +13,7 @@ from flowcheck.verify.abortive_close import abortive_close, abortive_fix, aborti
 from flowcheck.verify.after_close import ended_words, job_ended
 from flowcheck.verify.capture_time import after
 from flowcheck.verify.context import Context, endpoint
+from flowcheck.verify.lone_connect_error import lone_syn_error
 from flowcheck.verify.one_way_point import named, taken_on, taken_words
 from flowcheck.verify.own_halt import own_halt_words
 from flowcheck.verify.refused_connect import refused_replies
@@ -214,10 +215,16 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
     # connect (connect_rule); only then does the finding name them (Finding.allows).
     rule = None if fix else connect_rule(ctx, session, op, refused=bool(before_connect),
                                          reply=first)
+    # The connect's error right after its lone SYN: most likely a reject (lone_connect_error).
+    lone = (lone_syn_error(ctx, session, first)
+            if rule is not None and len(messages) == 1 and op in CONNECTING else None)
+    if lone is not None:
+        frames = sorted({*frames, *lone[0].syn_frames[:1]})
     ctx.add("ndmp_error_reply",
             f"{op} was answered {error} by the {side} ({where}, control "
             f"connection {session.media_server} -> {session.remote_agent})."
             + (f" The server refused it because {reason}." if reason else "")
+            + (lone[1] if lone is not None else "")
             + before_connect + ("" if severity == Severity.ERROR or before_connect else
                " Real jobs answer some polls with errors; this alone does not fail a job."),
             fix or rule or reply_fix(ctx, session, op, error, refused=bool(before_connect),
@@ -225,6 +232,7 @@ def _report_reply(ctx: Context, session: Session, messages: list[NdmpMessage],
             severity=severity, session=session,
             conn=ctx.by_uid.get(session.control_uid), frames=frames, ts=first.ts,
             cause="ndmp" if severity == Severity.ERROR else None,
+            reading="likely_rejected" if lone is not None else "",
             allows=None if rule is None else Allows((session.media_server, session.remote_agent)))
 
 

@@ -146,14 +146,15 @@ def uncrossed_words(conn: Connection, session: Session, side: str) -> str:
 
 def crossed_sides(ctx: Context, conn: Connection) -> list[str]:
     """The sides ("orig", "resp") that reset the established connection conn when every
-    one of them had its RSTs cross from one capture point to the other
-    (SideEvidence.rst_twice) in a set of two capture points, one on each host
-    (_two_points), each first seen with an initial TTL (INITIAL_TTLS: at its sender's
-    own point): each RST left its host itself. Empty otherwise (one capture point, a
-    side's RSTs at one point only)."""
+    one of them had its first RST, the one cited, cross from one capture point to the
+    other (SideEvidence.first_rst_crossed: a later RST's crossing tells nothing of it;
+    review64k) in a set of two capture points, one on each host (_two_points), each
+    first seen with an initial TTL (INITIAL_TTLS: at its sender's own point): each RST
+    left its host itself. Empty otherwise (one capture point, a side's first RST at one
+    point only)."""
     sides = [side for side, sent in (("orig", conn.orig_rst), ("resp", conn.resp_rst))
              if sent]
-    if not sides or not all(conn.evidence(side).rst_twice
+    if not sides or not all(conn.evidence(side).first_rst_crossed
                             and conn.evidence(side).rst_ttl in INITIAL_TTLS
                             for side in sides) or not _two_points(ctx, conn):
         return []
@@ -163,14 +164,16 @@ def crossed_sides(ctx: Context, conn: Connection) -> list[str]:
 def crossed_words(conn: Connection, session: Session, sides: list[str]) -> str:
     """Why crossed_sides' RSTs are their hosts' own: "the capture set holds two capture
     points (...), and the agent 10.77.1.2's RST is in it at both, first with 10.77.1.2's
-    initial TTL 64: it left 10.77.1.2 itself and crossed to the other point"."""
-    each = " and ".join(
+    initial TTL 64: it left 10.77.1.2 itself and crossed to the other point"; for both
+    ends each RST so, "...; ...: each left its host itself ... sent them" (review64k)."""
+    each = "; ".join(
         f"{role_words(conn, session, conn.host(side))}'s RST "
         f"({frame_text(first_rst(conn, side))}) is in it at both, first with "
         f"{conn.host(side)}'s initial {ttl_word(conn.host(side))} "
         f"{conn.evidence(side).rst_ttl}" for side in sides)
-    hosts = " and ".join(conn.host(side) for side in sides)
+    left, them = (("each left its host itself", "them") if len(sides) > 1
+                  else (f"it left {conn.host(sides[0])} itself", "it"))
     return (f"the capture set holds two capture points (other packets between "
             f"{conn.orig_h} and {conn.resp_h} are in it twice: capture_duplicates), and "
-            f"{each}: it left {hosts} itself and crossed to the other point, as a host's "
-            "own RST does; no device between the capture points sent it")
+            f"{each}: {left} and crossed to the other point, as a host's own RST does; no "
+            f"device between the capture points sent {them}")

@@ -25,7 +25,7 @@ from flowcheck.verify.cooked_host import arrived_unanswered, arrived_words, leav
 from flowcheck.verify.evidence import judged
 from flowcheck.verify.link_proof import LinkProof, link_proof
 from flowcheck.verify.syns_held import syns_sent_words
-from flowcheck.verify.unresent import cut_answer_words, resend_cut
+from flowcheck.verify.unresent import cut_answer_words, resend_cut, resend_hedges
 
 # Hosts named in the words; more are counted.
 _NAMED = 3
@@ -91,7 +91,7 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
                  f"{first.id}: see its control_unanswered)." if spoke else
                  f"Check that {conn.resp_h} is up and is the agent's address (as for session "
                  f"{first.id}: see its control_unanswered)."),
-                session=session, conn=conn, cause="control")
+                session=session, conn=conn, cause="control", hedges=resend_hedges(resent))
         return
     others = way_back_from(ctx, conn)
     named = ", ".join(others[:_NAMED]) + (f" and {len(others) - _NAMED} more"
@@ -147,7 +147,8 @@ def report_silent(ctx: Context, session: Session, conn: Connection,
             f"missing from the capture: {reading}. The retried SYNs show that no answer "
             f"reached {conn.orig_h}: the connection never opened{cut}."
             f"{_attempts_words(ctx, attempts)}",
-            fix, session=session, conn=conn, cause="control", allows=rule_allows(conn))
+            fix, session=session, conn=conn, cause="control", allows=rule_allows(conn),
+            hedges=resend_hedges(resent))
 
 
 def _proof(ctx: Context, address: str, attempts: list[Session]) -> LinkProof | None:

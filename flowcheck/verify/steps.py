@@ -32,6 +32,7 @@ from flowcheck.verify.fallback import later_step
 from flowcheck.verify.half_open import half_open_check
 from flowcheck.verify.hidden_ends import job_missed
 from flowcheck.verify.kept import filtered_handshake
+from flowcheck.verify.kind_guess import settle_guess
 from flowcheck.verify.kind_shown import after_failed, job_unseen_words, settle_browse
 from flowcheck.verify.late_job import joined_late_words, unjudge_job_steps
 from flowcheck.verify.lost_reply import lost_reply_step
@@ -69,6 +70,7 @@ def check_steps(ctx: Context) -> None:
             session.kind_unknown, session.kind_unknown_why = True, KIND_WHY
         settle_browse(session, [step for step, spec in zip(session.steps, ctx.profile.steps,
                                                             strict=True) if spec.kind in _LATER])
+        settle_guess(ctx, session)
         control = ctx.by_uid[session.control_uid]
         if judged(ctx, control) == "midstream" and not filtered_handshake(ctx, session):
             # The job's start not in the capture either: its resources' steps cannot be

@@ -138,11 +138,21 @@ def next_resend_due(conns: Sequence[Connection]) -> float:
     return 2 * max(0.0, last.last_ts - first.ts) / gaps if gaps > 0 else float("inf")
 
 
+# What a capture that ended within the resends' reach cannot show (resend_cut): the
+# words cut_answer_words and resend_cut_words put in a finding, and its Finding.hedges.
+RESEND_UNSEEN = "whether that one or a later resend got through cannot be seen"
+
+
+def resend_hedges(cut: tuple[float, Connection] | None) -> tuple[str, ...]:
+    """Finding.hedges for a finding whose words are cut_answer_words' for `cut`:
+    (RESEND_UNSEEN,) for a resend_cut, () for none."""
+    return (RESEND_UNSEEN,) if cut is not None else ()
+
+
 def resend_cut_words(cut: tuple[float, Connection]) -> str:
     """"the capture ended 0 ms after the last SYN, so whether that one or a later resend
     got through cannot be seen" (resend_cut)."""
-    return (f"{ended_words(cut[0], 'the last SYN')}, so whether that "
-            "one or a later resend got through cannot be seen")
+    return f"{ended_words(cut[0], 'the last SYN')}, so {RESEND_UNSEEN}"
 
 
 # Messages after which no connection of the job is waited for: its data or mover
@@ -241,8 +251,7 @@ def cut_answer_words(conns: Sequence[Connection], words: str,
     syns = sum(syn_count(c) for c in conns)
     return (f"{words} ({'' if counted else f'{syns} SYNs '}over "
             f"{span_words(max(0.0, cut[1].last_ts - first.ts))}; "
-            f"{ended_words(cut[0], 'the last', 'it')}, so whether that one or a later "
-            "resend got through cannot be seen)")
+            f"{ended_words(cut[0], 'the last', 'it')}, so {RESEND_UNSEEN})")
 
 
 def answer_way_unseen(ctx: Context, conn: Connection) -> tuple[str, str] | None:

@@ -1,0 +1,59 @@
+"""Why a session's kind is "backup or restore": what the capture shows of its job.
+
+A session whose kind only the default gives (Session.kind_guessed: no DATA_START_*, no
+mover mode, no data bytes either way) read "backup or restore (no DATA_START_* or data
+in the capture to tell which)" also where the capture shows why none came: lab matrix
+seed 141 runs 8, 13, 14 and 17 (Backup Exec backups and a restore) sent DATA_LISTEN,
+whose request names an address type only (NDMP v4 ndmp_data_listen_request), and their
+data connection failed (refused, unanswered); the job stopped there, before the
+DATA_START_BACKUP or DATA_START_RECOVER that names the way. Backup and restore look
+the same in those captures, byte for byte of their NDMP headers: the same requests, the
+same end opening the data connection (the DMA chooses which end listens, not the data's
+way). The text now says so: "backup or restore (the job stopped after step 4 failed,
+before a DATA_START_BACKUP or DATA_START_RECOVER would tell which; its DATA_LISTEN names
+no direction, nor does which end opened the data connection)".
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Session
+from flowcheck.sessions import message_op
+from flowcheck.sessions.classify import DATA_INTENT, JOB_STARTS
+from flowcheck.verify.context import Context
+from flowcheck.verify.kind_shown import stop_seen
+
+# Data setup requests that name no direction (MOVER_LISTEN / MOVER_CONNECT name one by
+# their mode, and with one the kind is known: sessions.classify.said_kind).
+_UNDIRECTED = sorted(DATA_INTENT - JOB_STARTS)
+
+
+def settle_guess(ctx: Context, session: Session) -> None:
+    """Set session.kind_guessed_why for a session whose kind is a guess (kind_guessed),
+    from its judged steps and its control stream: the step after the control connection
+    that failed or was missing before any data flowed, whether the capture shows the job
+    stop there (kind_shown.stop_seen), and the setup requests it sent."""
+    if not session.kind_guessed or session.kind_unknown:
+        return
+    stream = ctx.stream_by_uid.get(session.control_uid)
+    sent = [] if stream is None else sorted(
+        {message_op(m) for m in stream.messages if m.type == "request"}
+        & set(_UNDIRECTED))
+    opened = (", nor does which end opened the data connection"
+              if session.data_connections else "")
+    named = (f"; its {' and '.join(sent)} name{'s' * (len(sent) == 1)} no direction{opened}"
+             if sent else "")
+    failed = next((step for step, spec in zip(session.steps, ctx.profile.steps, strict=False)
+                   if step.step > 1 and step.status in ("failed", "missing")
+                   and spec.kind != "data_flow"), None)
+    if failed is None:
+        session.kind_guessed_why = f"no DATA_START_* or data in the capture to tell which{named}"
+        return
+    how = "failed" if failed.status == "failed" else "was missing"
+    conn = next((ctx.by_uid[uid] for uid in failed.uids if uid in ctx.by_uid), None)
+    if stop_seen(ctx, session, conn):
+        said = (f"the job stopped after step {failed.step} {how}, before a "
+                "DATA_START_BACKUP or DATA_START_RECOVER would tell which")
+    else:
+        said = (f"step {failed.step} {how} and the capture holds no DATA_START_BACKUP or "
+                "DATA_START_RECOVER after it to tell which")
+    session.kind_guessed_why = f"{said}{named}"

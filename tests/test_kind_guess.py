@@ -1,0 +1,42 @@
+""""backup or restore": why the capture cannot tell (flowcheck.verify.kind_guess).
+
+Lab matrix seed 141 (field check 78) runs 8, 13, 14 and 17: Backup Exec backups and a
+restore whose data connection failed read alike, "backup or restore (no DATA_START_*
+or data in the capture to tell which)". Their captures hold DATA_LISTEN (an address
+type, no direction), the failed data connection and the CONNECT_CLOSE that stopped the
+job before its DATA_START_*: the words now say that (checked in tshark: run 17's stored
+capture, DATA_LISTEN requests frames 23, 32, 39, 47, 55, CONNECT_CLOSE frame 62, no
+DATA_START_* or MOVER_* message).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stored import shared_analysis
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+SYNACKS = (CAPTURES / "field78-matrix" /
+           "dual-data-synacks-dropped-by-agent-output-media-sll2-loss.pcap.gz")
+
+
+def test_a_job_stopped_at_its_data_connection_says_why_its_kind_is_not_known() -> None:
+    """Run 17 (a backup): the 5 data connections unanswered, then CONNECT_CLOSE."""
+    [session] = shared_analysis(SYNACKS).sessions
+    assert session.kind == "backup"
+    assert session.kind_candidates() == ["backup", "restore"]
+    assert session.kind_words() == (
+        "backup or restore (the job stopped after step 4 failed, before a "
+        "DATA_START_BACKUP or DATA_START_RECOVER would tell which; its DATA_LISTEN names "
+        "no direction, nor does which end opened the data connection)")
+    assert session.as_dict()["kind_text"] == session.kind_words()
+    assert session.kind_words(short=True) == "backup or restore"
+
+
+def test_a_capture_ended_before_the_data_flowed_names_the_requests_seen() -> None:
+    """captures/lab/stopped-after-data-syn.pcap: the capture ended at the data SYN, no
+    step failed: nothing tells the kind, and the request seen names no direction."""
+    [session] = shared_analysis(CAPTURES / "lab" / "stopped-after-data-syn.pcap").sessions
+    assert session.kind_words() == (
+        "backup or restore (no DATA_START_* or data in the capture to tell which; its "
+        "DATA_LISTEN names no direction, nor does which end opened the data connection)")
