@@ -88,6 +88,19 @@ def test_a_limit_behind_the_agents_own_capture_point_is_looked_for_in_its_firewa
     assert media.fix.startswith("On the firewalls between 10.68.1.1 and 10.68.2.2, look for")
 
 
+def test_both_points_given_together_lead_with_the_agents_firewall() -> None:
+    """Both files of the slow3 run given together: the SYNs reached the capture point on
+    10.68.2.2 (each in the set twice), so the agent's own firewall leads there too (it
+    led "On the firewalls between"; newuser68's slow3-both.out)."""
+    config = build_config(load_file(CASES / "slow3-agent.toml"))
+    result = analyze(read_traffic([str(CASES / "slow3-media.pcap.gz"),
+                                   str(CASES / "slow3-agent.pcap.gz")], config), config)
+    found = _one(result, "data_unanswered")
+    assert "the SYNs reached the capture point on 10.68.2.2" in found.message
+    assert found.fix.startswith("In 10.68.2.2's own firewall (the SYNs reached its capture "
+                                "point), look for a limit on new connections")
+
+
 def test_a_windows_agents_return_drop_taken_on_it(results: dict[str, Analysis]) -> None:
     """Taken on the agent (TTL 128): the message says so and blames its own firewall;
     the fix is on the agent itself, no "any firewall between", Windows' words (hedged)
