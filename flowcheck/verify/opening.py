@@ -186,6 +186,23 @@ def between_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
             f"capture point toward {conn.resp_h}.")
 
 
+def responder_reached(ctx: Context, conn: Connection) -> bool:
+    """Does own_firewall_fix open with the responder itself ("On HOST itself (...)"):
+    the SYNs shown reaching its capture point (capture_points.reached_responder) or the
+    capture proven taken on it (proven_host), no capture host they passed nor a second
+    point before it, nor only one file's copies a router apart placing the point
+    (last_point_only)? Then a limit that stops some of its connections is its own
+    (verify.limit_words.limit_fix; newuser68 item 2: slow3-a.pcap, taken on the agent,
+    its fix led "on the firewalls between" the hosts)."""
+    if passed_capture_host(ctx, conn) or reached_second_point(ctx, conn):
+        return False
+    on = proven_host(ctx, conn.orig_h, conn.resp_h)
+    reached = reached_responder(ctx, conn)
+    if not reached and (on is None or on.host != conn.resp_h):
+        return False
+    return not (reached and last_point_only(ctx, conn))
+
+
 def own_firewall_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
     """The opening of a both-ways fix when the TTLs or the Linux cooked marks show the
     capture was taken on the responder (verify.capture_host.proven_host): its own
