@@ -132,7 +132,12 @@ class CapturePoints(PointSample):
     def window(self) -> float:
         """Seconds of packets copies.py keeps across batches: its own 0.5 ms until two
         points are known, then the largest known offset and the tolerance."""
-        return OFFSET_TOLERANCE + self.largest_offset if self.active else NEAR
+        if not self.active:
+            return NEAR
+        # A queue one way (Offset.queue): twice the longest yet, as it grows.
+        queue = max((2 * entry.queue + OFFSET_TOLERANCE for entry in self.offsets.values()
+                     if entry.known and entry.bound is not None), default=0.0)
+        return OFFSET_TOLERANCE + self.largest_offset + queue
 
     @property
     def largest_offset(self) -> float:
@@ -182,6 +187,12 @@ class CapturePoints(PointSample):
         self._learn(key, diff)
         offset, known = self._current(key)
         copy = known & (np.abs(diff - offset) <= OFFSET_TOLERANCE)
+        if packets.lower is not None:  # both ways' bounds known: a queue only delays
+            for code in sorted(set(key.tolist())):
+                entry = self.offsets.get((code >> 32, code & 0xFFFFFFFF))
+                if entry is not None and entry.known and entry.bound is not None:
+                    at = key == code
+                    copy[at] = entry.fits(diff[at], packets.lower[later[at]])
         # Each earlier packet is the original of one copy at most (the first here).
         chosen = np.flatnonzero(copy)
         order = np.argsort(earlier[chosen], kind="stable")
@@ -214,6 +225,8 @@ class CapturePoints(PointSample):
             entry.same_time += int(np.count_nonzero(same_ttl[at] & (diff[at] == 0)))
             entry.count_steady(diff[at][same_ttl[at]])
             entry.routed += int(np.count_nonzero(~same_ttl[at]))
+            if packets.lower is not None:
+                entry.add_ways(diff[at], packets.lower[copy[at]], copies=True)
             first, last = int(frames.min()), int(packets.frame[original[at]].max())
             entry.first_copy = first if entry.first_copy is None else min(entry.first_copy,
                                                                           first)
