@@ -5,7 +5,11 @@ between a packet and its copy over their latest OFFSET_SAMPLES pairs; it is know
 AGREEING of them lie within OFFSET_TOLERANCE of it, or, between two files, once
 FEW_AGREEING or more do when every one does and each pair's packets have an IPv4 ID (a
 sender's resend gets a new one: one point's resends never pair so). It follows the
-clocks' drift. points.py's module docstring gives the rule these numbers serve.
+clocks' drift. Two files' copies seen both ways bound it instead, and it is the middle
+of the bounds (Offset.bounds, NTP's: a queue one way moves neither), over the whole
+reading: a drift wider than the path's least round trip and OFFSET_TOLERANCE has the
+bounds disagree, and the median is read again. points.py's module
+docstring gives the rule these numbers serve.
 """
 
 from __future__ import annotations

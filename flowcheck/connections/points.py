@@ -20,7 +20,11 @@ pair of files, or a file with itself) is the median time between a packet and it
 over their latest OFFSET_SAMPLES pairs (these, copies.py's, and the sampled ones
 below); it is known once AGREEING of them lie within OFFSET_TOLERANCE of it (two
 files': FEW_AGREEING, when every one does: offsets.py), and it follows the clocks'
-drift. Among the earlier equal packets (up to copies_points.CANDIDATES) the one nearest
+drift. Two files' copies seen both ways set bounds instead (Offset.bounds: a copy never
+comes before its original, so the offset lies between the early way's most lag and the
+late way's least; their middle is the offset, and a copy may lie after its way's bound by
+up to twice the longest queue shown yet: a slow link's queue one way is no offset,
+newuser68). Among the earlier equal packets (up to copies_points.CANDIDATES) the one nearest
 the offset is taken, each at most once.
 
 What tells a copy from a resend. A sender's resend comes a retransmission timeout after
