@@ -84,8 +84,9 @@ class PointNames:
                 f"points' captures of the same traffic{routed}")
         how = _how(entry, moved)
         if not moved and abs(offset) <= ALIGN_SECONDS:
-            if entry.bound is not None:
-                return f"{text}; their clocks agree ({how})"
+            if entry.bound is not None:  # how: "the middle of LO s to HI s, ..."
+                return (f"{text}; their clocks agree ({second}'s against {first}'s: "
+                        f"{how})")
             return (f"{text}; their clocks agree (the median time between a packet and its "
                     f"copy is {_ms(offset)}, the path between the points included)")
         if not moved:  # standard input cannot be read again

@@ -194,8 +194,12 @@ class CapturePoints(PointSample):
         if packets.lower is not None:  # both ways' bounds known: a queue only delays
             for code in sorted(set(key.tolist())):
                 entry = self.offsets.get((code >> 32, code & 0xFFFFFFFF))
-                if entry is not None and entry.known and entry.bound is not None:
-                    at = key == code
+                if entry is None or not entry.known:
+                    continue
+                at = key == code
+                if entry.bound is None:  # the copies near the offset may show both ways
+                    entry.add_ways(diff[at][copy[at]], packets.lower[later[at]][copy[at]])
+                if entry.bound is not None:
                     copy[at] = entry.fits(diff[at], packets.lower[later[at]])
         # Each earlier packet is the original of one copy at most (the first here).
         chosen = np.flatnonzero(copy)
