@@ -72,7 +72,8 @@ class PointCopies:
         later_parts.append(later)
         earlier_parts.append(earlier)
         packets = Packets(every.ts, every.frame, every.source, every.ttl,
-                          every.fields[:, _IP_ID], every.fields[:, _FLAGS], copied, every.taken)
+                          every.fields[:, _IP_ID], every.fields[:, _FLAGS], copied, every.taken,
+                          lower=(every.side & 1).astype(bool))
         far = self.points.decide(packets, near, np.concatenate(later_parts),
                                  np.concatenate(earlier_parts))
         return rows[far]

@@ -5,7 +5,11 @@ between a packet and its copy over their latest OFFSET_SAMPLES pairs; it is know
 AGREEING of them lie within OFFSET_TOLERANCE of it, or, between two files, once
 FEW_AGREEING or more do when every one does and each pair's packets have an IPv4 ID (a
 sender's resend gets a new one: one point's resends never pair so). It follows the
-clocks' drift. points.py's module docstring gives the rule these numbers serve.
+clocks' drift. Two files' copies seen both ways bound it instead, and it is the middle
+of the bounds (Offset.bounds, NTP's: a queue one way moves neither), over the whole
+reading: a drift wider than the path's least round trip and OFFSET_TOLERANCE has the
+bounds disagree, and the median is read again. points.py's module
+docstring gives the rule these numbers serve.
 """
 
 from __future__ import annotations
@@ -70,6 +74,82 @@ class Offset:
     frames: list[int] = field(default_factory=list)
     first_copy: int | None = None
     last_original: int | None = None
+    # Per way (0: sent by the higher address, 1: by the lower; BatchFlows.from_lower),
+    # the least and most time differences of its copies, and how many (two files only).
+    way_least: list[float] = field(default_factory=lambda: [np.inf, np.inf])
+    way_most: list[float] = field(default_factory=lambda: [-np.inf, -np.inf])
+    way_count: list[int] = field(default_factory=lambda: [0, 0])
+    # (lo, hi): the bounds both ways' copies set on the offset (`bounds`); None while
+    # one way's are seen, or when they disagree.
+    bound: tuple[float, float] | None = None
+    later_way: int = 0  # the way whose copies come later in the second file
+    queue: float = 0.0  # the most seconds a copy came after the least one-way time
+
+    def add_ways(self, diffs: np.ndarray, lower: np.ndarray, copies: bool = False) -> None:
+        """Take pairs' time differences (seconds) per way (lower: sent by the lower
+        address, per pair) into the bounds and the offset (`bounds`); copies: the pairs
+        are copies taken (CapturePoints.decide), whose delays beyond the bounds tell how
+        long a queue held them (`queue`). Sampled pairs, not judged, move the bounds
+        only: a resend paired with its original's copy lies on the late side of its
+        way, never inside the bounds."""
+        if self.sources[0] == self.sources[1] or not diffs.shape[0]:
+            return
+        for way in (0, 1):
+            at = diffs[lower == bool(way)]
+            if at.shape[0]:
+                self.way_least[way] = min(self.way_least[way], float(at.min()))
+                self.way_most[way] = max(self.way_most[way], float(at.max()))
+                self.way_count[way] += int(at.shape[0])
+        self.bounds()
+        if copies and self.bound is not None:
+            self.queue = max(self.queue, float(self.delays(diffs, lower).max()))
+
+    def bounds(self) -> None:
+        """The offset from both ways' copies, NTP's way (RFC 5905): a copy never comes
+        before its original, so a packet's time difference one way is the offset plus
+        its one-way time, the other way the offset less it; the offset lies between the
+        most of the early way's and the least of the late way's, and is their midpoint
+        (the points' least one-way times taken as equal). A queue only adds to one
+        way's times (newuser68: the median of all copies, 0.388 s late one way and 0.000
+        s the other, read -0.303 s for clocks that agree). Both ways seen and their
+        bounds apart by no more than OFFSET_TOLERANCE: `bound` and `offset` set; else
+        the median stays."""
+        if not all(self.way_count):
+            return
+        late = 0 if self.way_least[0] >= self.way_least[1] else 1
+        lo, hi = self.way_most[1 - late], self.way_least[late]
+        if lo > hi + OFFSET_TOLERANCE:
+            self.bound = None
+            self.offset = median(np.array(self.recent)) if self.recent else self.offset
+            return
+        self.later_way = late
+        self.bound = (min(lo, hi), max(lo, hi))
+        self.offset = (lo + hi) / 2
+
+    def delays(self, diffs: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        """Per pair (time differences, seconds; sent by the lower address): seconds
+        after the bounds (`bound`) in its way's direction (below 0: before them)."""
+        assert self.bound is not None
+        lo, hi = self.bound
+        late = lower == bool(self.later_way)
+        return np.where(late, diffs - hi, lo - diffs)
+
+    def fits(self, diffs: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        """Per pair (time differences, seconds; sent by the lower address), the bounds
+        known (`bound`): whether it lies where a copy can. Not before its way's bound
+        by more than OFFSET_TOLERANCE, and after it by no more than twice the longest
+        queue shown yet and the tolerance, counting the pairs taken here, the nearest
+        first: a queue grows by a packet's time at a time; a resend bit for bit its
+        original, an RTO later, stays a resend where no queue is shown."""
+        delay = self.delays(diffs, lower)
+        taken = np.zeros(delay.shape, bool)
+        queue = self.queue
+        while True:
+            fit = ~taken & (delay >= -OFFSET_TOLERANCE) & (delay <= 2 * queue + OFFSET_TOLERANCE)
+            if not fit.any():
+                return taken
+            taken |= fit
+            queue = max(queue, float(delay[taken].max()))
 
     def count_steady(self, diffs: np.ndarray) -> None:
         """Take same-TTL copies' time differences (seconds) into `step` and `steady`."""
@@ -85,8 +165,8 @@ class Offset:
         self.identified += identified
         self.recent = (self.recent + diffs.tolist())[-OFFSET_SAMPLES:]
         recent = np.array(self.recent)
-        self.offset = median(recent)
-        agreeing = int(np.count_nonzero(np.abs(recent - self.offset) <= OFFSET_TOLERANCE))
+        self.offset = median(recent) if self.bound is None else self.offset
+        agreeing = int(np.count_nonzero(np.abs(recent - median(recent)) <= OFFSET_TOLERANCE))
         self.known = self.known or agreeing >= AGREEING or (
             self.sources[0] != self.sources[1] and agreeing == len(recent) >= FEW_AGREEING
             and self.identified >= FEW_AGREEING)

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flowcheck.connections.offsets import ALIGN_SECONDS, STEADY, appended, same_capture
+from flowcheck.connections.offsets import (
+    ALIGN_SECONDS,
+    OFFSET_TOLERANCE,
+    STEADY,
+    appended,
+    same_capture,
+)
 from flowcheck.durations import span_words
 from flowcheck.model import CaptureInfo
 
@@ -76,19 +82,22 @@ class PointNames:
         offset = (entry.offset or 0.0) - moved  # as the files' own clocks read
         text = (f"{second} holds {entry.copies:,} copies of packets of {first}: two capture "
                 f"points' captures of the same traffic{routed}")
+        how = _how(entry, moved)
         if not moved and abs(offset) <= ALIGN_SECONDS:
+            if entry.bound is not None:  # how: "the middle of LO s to HI s, ..."
+                return (f"{text}; their clocks agree ({second}'s against {first}'s: "
+                        f"{how})")
             return (f"{text}; their clocks agree (the median time between a packet and its "
                     f"copy is {_ms(offset)}, the path between the points included)")
         if not moved:  # standard input cannot be read again
-            return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
-                    "median time between a packet and its copy), and each file's times are "
-                    "its own clock's")
+            return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s "
+                    f"({how}), and each file's times are its own clock's")
         # Said of the file read on another's clock (the one shifted; the second if both).
         if self.shifts.get(file_low) and not self.shifts.get(file_high):
             first, second, offset = second, first, -offset
             file_low, file_high = file_high, file_low
-        return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s (the "
-                f"median time between a packet and its copy): "
+        return (f"{text}; {second}'s clock reads {offset:+.3f} s against {first}'s "
+                f"({_how(entry, moved, entry.sources[0] != file_low)}): "
                 f"{shifted_words(second, self.shifts[file_high])}")
 
 
@@ -126,3 +135,18 @@ def _ms(seconds: float | None) -> str:
     """A time difference in milliseconds, "0.0 ms" rather than "-0.0 ms"."""
     value = round((seconds or 0.0) * 1e3, 1)
     return f"{value + 0.0:.1f} ms"
+
+
+def _how(entry: Offset, moved: float, swapped: bool = False) -> str:
+    """How the offset was read: between the two ways' bounds (Offset.bound: seconds,
+    less `moved`, flowcheck's shift; swapped: said of the first file against the second)
+    or, one way's copies only, their median."""
+    if entry.bound is None:
+        return "the median time between a packet and its copy"
+    lo, hi = (value - moved for value in entry.bound)
+    if swapped:
+        lo, hi = -hi, -lo
+    queued = (f"; copies came up to {entry.queue:.3f} s later one way than the other: a "
+              "queue on the path, not the clocks" if entry.queue > OFFSET_TOLERANCE else "")
+    return (f"the middle of {lo:+.6f} s to {hi:+.6f} s, where a copy never comes before "
+            f"its original either way{queued}")

@@ -98,7 +98,8 @@ class PointSample:
             # the later in time the copy.
             keep = ~same | ((ttl[later] != ttl[earlier]) & (np.abs(diff) > NEAR) & ~rst[later])
             self._learn(key[keep], np.where(same, np.abs(diff), diff)[keep],
-                        (heads.ip_id[order][later] != 0)[keep])
+                        (heads.ip_id[order][later] != 0)[keep],
+                        None if heads.lower is None else heads.lower[order][later][keep])
             if heads.conn is not None and heads.lower is not None:
                 one = np.flatnonzero(same & (ttl[later] == ttl[earlier]) & (np.abs(diff) > NEAR)
                                      & (heads.flags[order][later] & SYN_OR_RST == 0))
@@ -124,6 +125,7 @@ class PointSample:
         assert packets.fp is not None
         keys: list[int] = []
         diffs: list[float] = []
+        ways: list[bool] = []
         book = self._sampled
         # file -> connection -> packets compared since one_ttl.py last counted them
         counted: dict[int, dict[int, int]] = {}
@@ -144,6 +146,7 @@ class PointSample:
                                       np.array(old[1]))
                 keys.append(int(key))
                 diffs.append(float(diff))
+                ways.append(bool(low))
             elif (old is not None and ts - old[0] > NEAR and not flags & SYN_OR_RST
                   and packets.conn is not None):
                 # The same file and TTL: one_ttl.py's, judged at this packet with the
@@ -156,7 +159,8 @@ class PointSample:
             if len(book) > SAMPLE_CAP:
                 book.popitem(last=False)
         if keys:
-            self._learn(np.array(keys, np.int64), np.array(diffs))
+            self._learn(np.array(keys, np.int64), np.array(diffs), None,
+                        np.array(ways, bool) if packets.lower is not None else None)
         if packets.conn is not None and counted:
             self._one_ttl_learn("sample", counted, {})
         if self._heads is not None:
@@ -177,7 +181,8 @@ class PointSample:
             if rows.size:
                 diff, key = oriented(packets.ts[rows], ts[at[rows]], packets.source[rows],
                                       source[at[rows]])
-                self._learn(key, diff, packets.ip_id[rows] != 0)
+                self._learn(key, diff, packets.ip_id[rows] != 0,
+                            None if packets.lower is None else packets.lower[rows])
 
     def _one_ttl_learn(self, way: str, packets: dict[int, dict[int, int]],
                        pairs: dict[int, list[tuple[float, int, bool]]]) -> None:
@@ -187,9 +192,12 @@ class PointSample:
                 np.array(agree))
 
     def _learn(self, key: np.ndarray, diff: np.ndarray,
-               identified: np.ndarray | None = None) -> None:
+               identified: np.ndarray | None = None,
+               lower: np.ndarray | None = None) -> None:
         """Pairs' time differences by pair of files (key: oriented); identified: per
-        pair, whether its packets have an IPv4 ID (None: not told, as none)."""
+        pair, whether its packets have an IPv4 ID (None: not told, as none); lower: per
+        pair, whether sent by the lower address, for the bounds of both ways
+        (Offset.add_ways; None: not told, the pairs teach the median only)."""
         for code in sorted(set(key.tolist())):
             pair = (code >> 32, code & 0xFFFFFFFF)
             entry = self.offsets.get(pair)
@@ -198,6 +206,8 @@ class PointSample:
             at = key == code
             entry.add(diff[at], 0 if identified is None else int(np.count_nonzero(
                 identified[at])))
+            if lower is not None:
+                entry.add_ways(diff[at], lower[at])
 
 
 def oriented(ts: np.ndarray, other_ts: np.ndarray, source: np.ndarray,

@@ -20,7 +20,11 @@ pair of files, or a file with itself) is the median time between a packet and it
 over their latest OFFSET_SAMPLES pairs (these, copies.py's, and the sampled ones
 below); it is known once AGREEING of them lie within OFFSET_TOLERANCE of it (two
 files': FEW_AGREEING, when every one does: offsets.py), and it follows the clocks'
-drift. Among the earlier equal packets (up to copies_points.CANDIDATES) the one nearest
+drift. Two files' copies seen both ways set bounds instead (Offset.bounds: a copy never
+comes before its original, so the offset lies between the early way's most lag and the
+late way's least; their middle is the offset, and a copy may lie after its way's bound by
+up to twice the longest queue shown yet: a slow link's queue one way is no offset,
+newuser68). Among the earlier equal packets (up to copies_points.CANDIDATES) the one nearest
 the offset is taken, each at most once.
 
 What tells a copy from a resend. A sender's resend comes a retransmission timeout after
@@ -132,7 +136,12 @@ class CapturePoints(PointSample):
     def window(self) -> float:
         """Seconds of packets copies.py keeps across batches: its own 0.5 ms until two
         points are known, then the largest known offset and the tolerance."""
-        return OFFSET_TOLERANCE + self.largest_offset if self.active else NEAR
+        if not self.active:
+            return NEAR
+        # A queue one way (Offset.queue): twice the longest yet, as it grows.
+        queue = max((2 * entry.queue + OFFSET_TOLERANCE for entry in self.offsets.values()
+                     if entry.known and entry.bound is not None), default=0.0)
+        return OFFSET_TOLERANCE + self.largest_offset + queue
 
     @property
     def largest_offset(self) -> float:
@@ -182,6 +191,16 @@ class CapturePoints(PointSample):
         self._learn(key, diff)
         offset, known = self._current(key)
         copy = known & (np.abs(diff - offset) <= OFFSET_TOLERANCE)
+        if packets.lower is not None:  # both ways' bounds known: a queue only delays
+            for code in sorted(set(key.tolist())):
+                entry = self.offsets.get((code >> 32, code & 0xFFFFFFFF))
+                if entry is None or not entry.known:
+                    continue
+                at = key == code
+                if entry.bound is None:  # the copies near the offset may show both ways
+                    entry.add_ways(diff[at][copy[at]], packets.lower[later[at]][copy[at]])
+                if entry.bound is not None:
+                    copy[at] = entry.fits(diff[at], packets.lower[later[at]])
         # Each earlier packet is the original of one copy at most (the first here).
         chosen = np.flatnonzero(copy)
         order = np.argsort(earlier[chosen], kind="stable")
@@ -214,6 +233,8 @@ class CapturePoints(PointSample):
             entry.same_time += int(np.count_nonzero(same_ttl[at] & (diff[at] == 0)))
             entry.count_steady(diff[at][same_ttl[at]])
             entry.routed += int(np.count_nonzero(~same_ttl[at]))
+            if packets.lower is not None:
+                entry.add_ways(diff[at], packets.lower[copy[at]], copies=True)
             first, last = int(frames.min()), int(packets.frame[original[at]].max())
             entry.first_copy = first if entry.first_copy is None else min(entry.first_copy,
                                                                           first)
