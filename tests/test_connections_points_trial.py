@@ -199,5 +199,5 @@ def test_d8_the_same_file_twice_time_shifted(tmp_path: Path, shift: str, said: s
     assert "very same times" not in said_of
     assert "two capture points' captures" not in said_of
     assert next(f.fix for f in result.findings
-                if f.code == "capture_duplicates") == "give each capture once"
+                if f.code == "capture_duplicates") == "give each capture once."
     assert data_step(result).startswith(f"{VOLUME:,} B ")

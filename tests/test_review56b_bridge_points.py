@@ -50,7 +50,7 @@ def test_two_bridge_ports_are_two_points(tmp_path: Path, pair: tuple[str, str],
     assert "two capture points' captures of the same traffic" in said, said
     assert "the same capture given twice" not in said, said
     assert "same packets as" not in said, said
-    assert fix != "give each capture once"
+    assert fix != "give each capture once."
 
 
 def test_a_microsecond_apart_is_not_one_offset() -> None:
@@ -99,4 +99,4 @@ def test_only_microsecond_clocks_tell_a_shifted_copy(tmp_path: Path) -> None:
     assert "clock reads +2.500 s" in said, said
     said, fix = duplicates(nano, ng_nano)
     assert "the same packets as" in said and "at the very same times" in said, said
-    assert fix == "give each capture once"
+    assert fix == "give each capture once."
