@@ -40,3 +40,18 @@ def test_a_capture_ended_before_the_data_flowed_names_the_requests_seen() -> Non
     assert session.kind_words() == (
         "backup or restore (no DATA_START_* or data in the capture to tell which; its "
         "DATA_LISTEN names no direction, nor does which end opened the data connection)")
+
+
+def test_a_job_whose_messages_are_in_tls_is_not_said_to_stop_before_data_start() -> None:
+    """review64m: field48-tls-start-matrix/dual-stack-data-ack-dropped-tls-start, TLS
+    from the control connection's first byte (frame 11), the data connection's ACK
+    dropped (the media server held it open, and could have sent DATA_START_BACKUP): the
+    capture cannot show that the job stopped before a DATA_START_*; it read "the job
+    stopped after step 4 failed, before a DATA_START_BACKUP ..."."""
+    capture = (CAPTURES / "field48-tls-start-matrix" /
+               "dual-stack-data-ack-dropped-tls-start.pcapng")
+    [session] = shared_analysis(capture).sessions
+    assert session.kind_words() == (
+        "backup or restore (step 4 failed, and its control connection's NDMP messages are "
+        "in TLS from frame 11 on, where a DATA_START_BACKUP or DATA_START_RECOVER would "
+        "tell which)")

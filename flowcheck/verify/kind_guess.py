@@ -16,7 +16,8 @@ no direction, nor does which end opened the data connection)".
 
 from __future__ import annotations
 
-from flowcheck.model import Session
+from flowcheck.frame_names import frame_text
+from flowcheck.model import NdmpStream, Session, Step
 from flowcheck.sessions import message_op
 from flowcheck.sessions.classify import DATA_INTENT, JOB_STARTS
 from flowcheck.verify.context import Context
@@ -27,11 +28,35 @@ from flowcheck.verify.kind_shown import stop_seen
 _UNDIRECTED = sorted(DATA_INTENT - JOB_STARTS)
 
 
+def _unreadable(stream: NdmpStream | None, failed: Step) -> str:
+    """What hides the control connection's messages after the failed step, where a
+    DATA_START_* may be: "its control connection's NDMP messages are in TLS from frame
+    11 on", "the capture could not read a record of its control connection after it
+    (frame 40: ...)"; "" when every record after it was read. review64m: field48-tls-
+    start-matrix/dual-stack-data-ack-dropped-tls-start (TLS from the first byte, 2,030 B
+    of the agent's records, its data connection's ACK dropped: the media server's side
+    held the connection open) read "the job stopped after step 4 failed, before a
+    DATA_START_BACKUP or DATA_START_RECOVER would tell which", which the capture cannot
+    show."""
+    if stream is None:
+        return "none of its control connection's NDMP messages are in the capture"
+    if stream.tls_start is not None:
+        return (f"its control connection's NDMP messages are in TLS from "
+                f"{frame_text(stream.tls_start)} on")
+    after = min(failed.frames, default=0)
+    unread = [frame for frame in stream.unread_last.values() if frame > after]
+    if unread:
+        return (f"the capture could not read a record of its control connection after it "
+                f"({frame_text(max(unread))}: cut by the snap length, a hole, or not NDMP)")
+    return ""
+
+
 def settle_guess(ctx: Context, session: Session) -> None:
     """Set session.kind_guessed_why for a session whose kind is a guess (kind_guessed),
     from its judged steps and its control stream: the step after the control connection
     that failed or was missing before any data flowed, whether the capture shows the job
-    stop there (kind_shown.stop_seen), and the setup requests it sent."""
+    stop there (kind_shown.stop_seen) or cannot show the messages after it (TLS, records
+    unread: _unreadable), and the setup requests it sent."""
     if not session.kind_guessed or session.kind_unknown:
         return
     stream = ctx.stream_by_uid.get(session.control_uid)
@@ -50,7 +75,11 @@ def settle_guess(ctx: Context, session: Session) -> None:
         return
     how = "failed" if failed.status == "failed" else "was missing"
     conn = next((ctx.by_uid[uid] for uid in failed.uids if uid in ctx.by_uid), None)
-    if stop_seen(ctx, session, conn):
+    hidden = _unreadable(stream, failed)
+    if hidden:
+        said = (f"step {failed.step} {how}, and {hidden}, where a DATA_START_BACKUP or "
+                "DATA_START_RECOVER would tell which")
+    elif stop_seen(ctx, session, conn):
         said = (f"the job stopped after step {failed.step} {how}, before a "
                 "DATA_START_BACKUP or DATA_START_RECOVER would tell which")
     else:
