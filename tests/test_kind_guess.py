@@ -11,9 +11,11 @@ DATA_START_* or MOVER_* message).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from stored import shared_analysis
+from pcap_records import read_records, write_records
+from stored import shared_analysis, sidecar, stored_analysis
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 SYNACKS = (CAPTURES / "field78-matrix" /
@@ -55,3 +57,25 @@ def test_a_job_whose_messages_are_in_tls_is_not_said_to_stop_before_data_start()
         "backup or restore (step 4 failed, and its control connection's NDMP messages are "
         "in TLS from frame 11 on, where a DATA_START_BACKUP or DATA_START_RECOVER would "
         "tell which)")
+
+
+def test_a_request_unread_after_the_failed_step_is_named(tmp_path: Path) -> None:
+    """field48-matrix/lost-listen-reply-data-refused (a hole in the agent's side at frame
+    24, every request read, none a DATA_START_*: the job stopped before one) with its
+    CONNECT_CLOSE request (frame 31) cut to 10 bytes of its record, as a snap length
+    would: a request the capture cannot read came after step 4 failed, so it may have
+    been a DATA_START_*."""
+    source = CAPTURES / "field48-matrix" / "lost-listen-reply-data-refused.pcap.gz"
+    [session] = shared_analysis(source).sessions
+    assert session.kind_words().startswith("backup or restore (the job stopped after step 4")
+    linktype, records = read_records(source)
+    close = records[30]
+    assert len(close.data) == 100  # 72 of headers, its 28-byte CONNECT_CLOSE record
+    cut = [*records[:30], replace(close, data=close.data[:82]), *records[31:]]
+    capture = write_records(tmp_path / "cut.pcap", linktype, cut)
+    [session] = stored_analysis(capture, config_path=sidecar(source)).sessions
+    assert session.kind_words() == (
+        "backup or restore (step 4 failed, and the capture could not read a record of its "
+        "control connection after it (frame 31: cut by the snap length, a hole, or not "
+        "NDMP), where a DATA_START_BACKUP or DATA_START_RECOVER would tell which; its "
+        "DATA_LISTEN names no direction, nor does which end opened the data connection)")

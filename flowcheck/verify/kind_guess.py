@@ -28,7 +28,8 @@ from flowcheck.verify.kind_shown import stop_seen
 _UNDIRECTED = sorted(DATA_INTENT - JOB_STARTS)
 
 
-def _unreadable(stream: NdmpStream | None, failed: Step) -> str:
+def _unreadable(ctx: Context, session: Session, stream: NdmpStream | None, failed: Step
+                ) -> str:
     """What hides the control connection's messages after the failed step, where a
     DATA_START_* may be: "its control connection's NDMP messages are in TLS from frame
     11 on", "the capture could not read a record of its control connection after it
@@ -43,11 +44,16 @@ def _unreadable(stream: NdmpStream | None, failed: Step) -> str:
     if stream.tls_start is not None:
         return (f"its control connection's NDMP messages are in TLS from "
                 f"{frame_text(stream.tls_start)} on")
-    after = min(failed.frames, default=0)
-    unread = [frame for frame in stream.unread_last.values() if frame > after]
-    if unread:
+    # The requests' side (the media server's, the DMA's) where the capture holds it: a
+    # DATA_START_* is its request, and its reply only follows one (field48-matrix/lost-
+    # listen-reply-data-refused: a hole in the agent's side at frame 24, every request
+    # read, none a DATA_START_*).
+    control = ctx.by_uid[session.control_uid]
+    side = "resp" if ctx.lacks((control.orig_h, control.resp_h), control.ts) else "orig"
+    unread = stream.unread_last.get(side, 0)
+    if unread > min(failed.frames, default=0):
         return (f"the capture could not read a record of its control connection after it "
-                f"({frame_text(max(unread))}: cut by the snap length, a hole, or not NDMP)")
+                f"({frame_text(unread)}: cut by the snap length, a hole, or not NDMP)")
     return ""
 
 
@@ -75,7 +81,7 @@ def settle_guess(ctx: Context, session: Session) -> None:
         return
     how = "failed" if failed.status == "failed" else "was missing"
     conn = next((ctx.by_uid[uid] for uid in failed.uids if uid in ctx.by_uid), None)
-    hidden = _unreadable(stream, failed)
+    hidden = _unreadable(ctx, session, stream, failed)
     if hidden:
         said = (f"step {failed.step} {how}, and {hidden}, where a DATA_START_BACKUP or "
                 "DATA_START_RECOVER would tell which")
