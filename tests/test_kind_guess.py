@@ -79,3 +79,23 @@ def test_a_request_unread_after_the_failed_step_is_named(tmp_path: Path) -> None
         "control connection after it (frame 31: cut by the snap length, a hole, or not "
         "NDMP), where a DATA_START_BACKUP or DATA_START_RECOVER would tell which; its "
         "DATA_LISTEN names no direction, nor does which end opened the data connection)")
+
+
+def test_a_mover_request_whose_mode_is_cut_is_not_said_to_name_no_direction(
+        tmp_path: Path) -> None:
+    """review64m: NDMP v4's MOVER_LISTEN names its direction (ndmp4_mover_listen_request:
+    mode READ or WRITE, then the address type). ndmjob-threeway/D-v4-3way-datadrop-dma
+    with the tape server's MOVER_LISTEN request (frame 29) cut before its body, as a snap
+    length would: its kind a guess, it read "its MOVER_LISTEN names no direction"."""
+    source = CAPTURES / "ndmjob-threeway" / "D-v4-3way-datadrop-dma.pcap.gz"
+    linktype, records = read_records(source)
+    listen = records[28]
+    assert len(listen.data) == 102  # 66 of headers, 4 + 24 + mode and address type
+    capture = write_records(tmp_path / "cut.pcap", linktype,
+                            [*records[:28], replace(listen, data=listen.data[:94]),
+                             *records[29:]])
+    tape = next(s for s in stored_analysis(capture, config_path=sidecar(source)).sessions
+                if s.remote_agent == "10.77.1.3")
+    assert tape.kind_words() == (
+        "backup or restore (no DATA_START_* or data in the capture to tell which; the mode "
+        "of its MOVER_LISTEN (READ or WRITE), which would tell, is not in the capture)")

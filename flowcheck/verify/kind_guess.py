@@ -23,9 +23,15 @@ from flowcheck.sessions.classify import DATA_INTENT, JOB_STARTS
 from flowcheck.verify.context import Context
 from flowcheck.verify.kind_shown import stop_seen
 
-# Data setup requests that name no direction (MOVER_LISTEN / MOVER_CONNECT name one by
-# their mode, and with one the kind is known: sessions.classify.said_kind).
-_UNDIRECTED = sorted(DATA_INTENT - JOB_STARTS)
+# Data setup requests that name no direction (NDMP v4 ndmp4_data_listen_request: an
+# address type; ndmp4_data_connect_request: an address).
+_UNDIRECTED = {"DATA_CONNECT", "DATA_LISTEN"}
+# Those that name one by their mode (ndmp4_mover_listen_request, _connect_request: mode
+# READ or WRITE), with which the kind is known (sessions.classify.said_kind): one whose
+# kind is still a guess had its mode unread (the snap length cut its body). review64m:
+# ndmjob-threeway/D-v4-3way-datadrop-dma's MOVER_LISTEN (frame 29) cut before its mode
+# read "its MOVER_LISTEN names no direction".
+_MODED = DATA_INTENT - JOB_STARTS - _UNDIRECTED
 
 
 def _unreadable(ctx: Context, session: Session, stream: NdmpStream | None, failed: Step
@@ -66,13 +72,17 @@ def settle_guess(ctx: Context, session: Session) -> None:
     if not session.kind_guessed or session.kind_unknown:
         return
     stream = ctx.stream_by_uid.get(session.control_uid)
-    sent = [] if stream is None else sorted(
-        {message_op(m) for m in stream.messages if m.type == "request"}
-        & set(_UNDIRECTED))
+    ops = set() if stream is None else {
+        message_op(m) for m in stream.messages if m.type == "request"}
+    sent = sorted(ops & _UNDIRECTED)
+    moded = sorted(ops & _MODED)
     opened = (", nor does which end opened the data connection"
               if session.data_connections else "")
     named = (f"; its {' and '.join(sent)} name{'s' * (len(sent) == 1)} no direction{opened}"
              if sent else "")
+    if moded:
+        named += (f"; the mode of its {' and '.join(moded)} (READ or WRITE), which would "
+                  "tell, is not in the capture")
     failed = next((step for step, spec in zip(session.steps, ctx.profile.steps, strict=False)
                    if step.step > 1 and step.status in ("failed", "missing")
                    and spec.kind != "data_flow"), None)
