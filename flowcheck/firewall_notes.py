@@ -4,7 +4,9 @@ Comment lines of the text output (new-user trial): SETUP_COMMENT over the nft co
 that create the `inet filter` table and chains (rules.setup_rules), and firewalld_lines,
 the firewall-cmd rich rules a firewalld host (RHEL, Fedora) needs instead: firewalld's
 own table (`inet firewalld`) drops what its zone does not allow whatever another table
-accepts, since every base chain on a hook judges the packet. One-line warnings for
+accepts, since every base chain on a hook judges the packet. FORWARD_STATE_COMMENT under
+the forward-chain heading: those rules are stateful, so both directions must cross the
+device. One-line warnings for
 standard error: ndmp_port_warning, a configured range that holds the NDMP port;
 shared_host_warning, an address that is both a media server and a remote agent (a local
 job: its connections never leave the host).
@@ -24,6 +26,18 @@ SETUP_COMMENT = (
     "has policy accept. 'Operation not supported' or 'File exists' from one of them: a "
     "chain of that name already exists with another hook or priority, and the rules go "
     "into it")
+
+# Under "on a firewall or router between them" (newuser68 item 3: the forward rules on a
+# router s that carried the agent's replies alone, the media server's packets going by
+# router r: the SYN-ACKs, without their SYNs, matched neither `ct state new` nor
+# `established` and the control connection never opened; the same rules on r passed).
+FORWARD_STATE_COMMENT = (
+    "# these forward rules are stateful (new connections, then established,related): both "
+    "directions of each connection must cross this same device. A device that sees one "
+    "direction only (asymmetric routing: the replies come back through another router or "
+    "firewall) sees SYN-ACKs without their SYNs, which match neither new nor established, "
+    "and drops them. Route both directions through one device, or there accept this "
+    "traffic without connection state, each reply direction by its source ports")
 
 
 def firewalld_lines(config: Config, host_role: str) -> list[str]:

@@ -344,7 +344,8 @@ def analyze_with_profile(traffic: Traffic, config: Config, profile: Profile) -> 
                               port_only_capture=port_only_capture(
                                   traffic.captures, config, traffic.connections),
                               link_claims=traffic.arp.claims,
-                              clock_lags=traffic.clock_lags))
+                              clock_lags=traffic.clock_lags,
+                              capture_paths=[c.path for c in traffic.captures]))
     # A file read as pieces joined out of time order is read in time order: no clock
     # step for capture_loss to hedge on, but a cut end lies mid-capture (joined_cut).
     step = traffic.clock_step

@@ -386,6 +386,14 @@ def test_firewall_json_rules_are_commands_ending_with_return_traffic_both_ways(
     text = capsys.readouterr().out.splitlines()  # the comments: text only, lines of their own
     assert sum(line.startswith("# return traffic of these connections") for line in text) == 4
     assert sum(line.startswith("# on a firewall or router between them") for line in text) == 2
+    # Each forward section says both directions must cross the device (newuser68 item 3:
+    # on a router that carried the replies alone, the SYN-ACKs matched no ct state).
+    states = [i for i, line in enumerate(text) if line.startswith(
+        "# these forward rules are stateful (new connections, then established,related): "
+        "both directions of each connection must cross this same device. A device that "
+        "sees one direction only (asymmetric routing")]
+    assert [text[i - 1].startswith("# on a firewall or router between them")
+            for i in states] == [True, True]
     # Where the rules go, once per target (trial 17, D1): nft/iptables insert at the head;
     # Windows Firewall has no order, its block rules win.
     assert sum(line.startswith("# each rule is inserted at the head of its chain")

@@ -86,5 +86,5 @@ def test_the_count_is_of_the_packets_compared(tmp_path: Path, icmp: bool) -> Non
     assert copies.message.endswith(
         ". The capture's 8 other packets (ARP, neighbour discovery, UDP and any other that "
         "is neither TCP nor an ICMP error quoting TCP) were not compared: copies among them "
-        "are not counted"), copies.message
+        "are not counted."), copies.message
     assert f"of {compared + 8} packets" not in copies.message

@@ -146,7 +146,7 @@ def test_run1_merged_pcapng_copies_read_by_interface() -> None:
     assert copies.message.endswith(". The capture's 20 other packets (ARP, neighbour "
                                    "discovery, UDP and any other that is neither TCP nor "
                                    "an ICMP error quoting TCP) were not compared: copies "
-                                   "among them are not counted")
+                                   "among them are not counted.")
     assert "the file holds each on another of its interfaces than its original, at its " \
            "original's hop limit" in copies.message
     assert "network delivered them twice" not in copies.message.split("Not copies")[0]

@@ -95,3 +95,28 @@ def test_a_relative_profile_file_is_read_beside_the_configuration(
     config = build_config(load_file(folder / "flowcheck.toml"))
     assert Path(config.profile) == folder / "myprof.toml"
     assert load_profile(config.profile).name == "mine"
+
+
+@pytest.mark.parametrize(("name", "closest"), [
+    ("backup-exec", "backup-exec-9"), ("backup-exec-22", "backup-exec-9"),
+    ("Backup-Exec-2010", "backup-exec-9"), ("nmdp", "ndmp")])
+def test_an_unknown_name_names_the_closest_profile_and_what_each_is_for(
+        name: str, closest: str) -> None:
+    """newuser68 item 7: `--profile backup-exec-22` listed the names alone, nothing said
+    whether backup-exec-9 fits a later Backup Exec; now one line naming the closest and
+    what each built-in profile is for (its versions: docs/profiles.md)."""
+    with pytest.raises(UsageError) as caught:
+        load_profile(name, setting="--profile")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"--profile: unknown profile {name!r}: the closest is {closest}; ")
+    assert ("backup-exec-9 (Backup Exec's remote agent sequence of Veritas TechNote 255831, "
+            "written for 9.x; whether later versions") in message
+    assert "ndmp (plain NDMP with no callback" in message
+    assert message.endswith("; or give a .toml file")
+
+
+def test_a_name_like_no_profile_names_none_closest() -> None:
+    with pytest.raises(UsageError) as caught:
+        load_profile("netbackup")
+    assert "closest" not in str(caught.value)

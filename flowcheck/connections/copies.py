@@ -123,6 +123,7 @@ class CaptureCopies(CopyPairs, PointCopies, QuietBatches, IcmpCopies):
         # set's other packets (ARP, neighbour discovery, UDP: duplicates.compared_words).
         self.compared = 0
         self.icmp_compared = 0
+        self.icmp_count = 0  # of `count`, the ICMP errors' copies (IcmpCopies)
         # Of `count`: the copies over IPv4 (TCP, or ICMP quoting an IPv4 packet): none in
         # a capture whose copies are all IPv6 (copy_family: its words, no IP ID, no TTL).
         self.ipv4 = 0

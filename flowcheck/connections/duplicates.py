@@ -132,7 +132,7 @@ def _copies_finding(tracker: ConnectionTracker, captures: list[CaptureInfo] | No
         if share is not None and not copies.relays.count:
             return _network_copies(count, copies.frames, share, family, replays, later)
         return _one_point(count, copies.frames, copies.relays, family, replays, later,
-                          copies.count)
+                          copies.count, copies.icmp_count)
     lead = f"{count}another packet of the capture set in the same direction"
     names = PointNames(points, captures or [], shifts or {})
     said = [names.pair(entry, family) for entry in pairs[:_NAMED]]
@@ -292,10 +292,12 @@ def _just_before(family: CopyFamily) -> str:
 
 
 def _one_point(count: str, frames: list[int], relays: RelayCopies, family: CopyFamily,
-               replays: str = "", later: str = "", copies_count: int = 0) -> Finding:
+               replays: str = "", later: str = "", copies_count: int = 0,
+               icmp_count: int = 0) -> Finding:
     """Copies of one capture point only (copies.py), a router's forwarded ones among
     them (relay_copies); replays: _replays_among's sentence; later: _later's;
-    copies_count: the copies in all (near_words: whether its sample read them all)."""
+    copies_count: the copies in all (near_words: whether its sample read them all),
+    icmp_count: the ICMP errors' copies of them (never in that sample)."""
     if relays.count:
         return make_finding(
             "capture_duplicates",
@@ -307,7 +309,7 @@ def _one_point(count: str, frames: list[int], relays: RelayCopies, family: CopyF
             f"byte once: they are no evidence of a drop or a refusal{replays}",
             relay_fix(relays),
             frames=frames)
-    marked = near_words(relays, copies_count, family)
+    marked = near_words(relays, copies_count, family, icmp_count)
     if marked:
         # The Linux cooked marks, or a pcapng's interfaces, tell the copies' capture
         # points (lab matrix seed 117 run 29, both hosts' -i any merged, and seed 118 run

@@ -41,12 +41,13 @@ def icmp_copy(kept: list[tuple[float, str, bytes]], ts: float, tunnel: str,
 class IcmpCopies:
     """CaptureCopies' ICMP copies (see the module docstring): `_icmp` the recent messages
     (ts, tunnel, identity), `systematic` whether a copy of an identified packet was seen,
-    `ipv4` the copies over IPv4, `icmp_compared` the messages compared, all set by
-    CaptureCopies.__init__."""
+    `ipv4` the copies over IPv4, `icmp_compared` the messages compared, `icmp_count` the
+    copies among them, all set by CaptureCopies.__init__."""
 
     systematic: bool
     ipv4: int  # of the copies, those over IPv4 (here: ICMP quoting an IPv4 packet)
     icmp_compared: int  # the ICMP errors compared (icmp_originals' quotes), all batches
+    icmp_count: int  # of CaptureCopies.count, the ICMP errors' copies (duplicates' words)
     _icmp: list[tuple[float, str, bytes]]
 
     def _note(self, frames: list[int], times: list[float],
@@ -75,5 +76,6 @@ class IcmpCopies:
             else:
                 kept.append(quote)
         if found:
+            self.icmp_count += len(found)
             self._note(found, found_ts)
         return kept, first

@@ -76,31 +76,48 @@ def tied_words(relays: RelayCopies) -> str:
             "file, not as they were sent)")
 
 
-def near_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
+def _near_lead(read: int, copies: int, icmp: int, what: str) -> str:
+    """near_words' subject: the `what` (marks, interfaces, link headers) of the `read`
+    copies of `copies` in all, `icmp` of them copies of ICMP errors, which the sample
+    (copies.py's, TCP packets' only) never reads. Not "the first N copies'": the copies
+    not read may lie among those read (lab matrix seed 142 run 18: 47 TCP copies read,
+    the 5 ICMP errors' copies between them, read "The first 47 copies' marks")."""
+    if read >= copies:
+        return f"The copies' {what}"
+    if icmp and read + icmp == copies:
+        return (f"The {what} of the {read:,} TCP copies (the {icmp:,} copies of ICMP "
+                "errors are not read)")
+    return f"The {what} of {read:,} of the {copies:,} copies (those read: not every copy's is)"
+
+
+def near_words(relays: RelayCopies, copies: int, family: CopyFamily, icmp: int = 0) -> str:
     """What the Linux cooked marks of the copies within copy_window.COPY_WINDOW read
     (RelayCopies.note_near's sample) show, when every one read is marked alike, a
     sentence ending in ". ": each leaving one host, then arriving at another (handed_on),
     or each arriving at the capture host, then leaving it (forwarded); "" otherwise.
-    copies: how many copies the capture holds (the sample may be all of them)."""
+    copies: how many copies the capture holds (the sample may be all of them); icmp: of
+    them, the copies of ICMP errors (CaptureCopies.icmp_count: never in the sample)."""
     read = relays.near_read
     if not read:
         return ""
-    lead = ("The copies' " if read >= copies else f"The first {read:,} copies' ")
     plain, routed = relays.handed_near
     if plain + routed == read:
         shown = handed_words(routed, read, family)
-        return f"{lead}marks tell where they were captured: {shown}{tied_words(relays)}. "
+        return (f"{_near_lead(read, copies, icmp, 'marks')} tell where they were captured: "
+                f"{shown}{tied_words(relays)}. ")
     if relays.near_named == read:
         ttl = family.ttl
         how = (f"at its original's {ttl}: a bridge's" if not relays.near_named_routed else
                f"one {ttl} lower: a router's" if relays.near_named_routed == read else
                f"at its original's {ttl} or one lower: a bridge's or router's")
-        return (f"{lead}marks tell where they were captured: the file's Linux cooked "
+        return (f"{_near_lead(read, copies, icmp, 'marks')} tell where they were captured: "
+                "the file's Linux cooked "
                 "headers mark each original as arriving at the capture host and its copy as "
                 f"leaving it by another interface, {how} several interfaces captured at "
                 "once (tcpdump -i any on it), each packet as it came in and as it left. ")
     if relays.near_apart == read:
-        return (f"{lead}interfaces tell where they were captured: "
+        return (f"{_near_lead(read, copies, icmp, 'interfaces')} tell where they were "
+                "captured: "
                 f"{apart_words(relays, family)}. ")
     if relays.near_macs_routed == read:
         # A plain Ethernet capture: a router rewrites both MAC addresses and lowers the
@@ -109,7 +126,8 @@ def near_words(relays: RelayCopies, copies: int, family: CopyFamily) -> str:
         # "Either the capture point saw them twice ... or the network delivered them
         # twice"); a device duplicating a packet sends both copies at one TTL.
         ttl = family.ttl
-        return (f"{lead}link headers tell where they were captured: the file holds each "
+        return (f"{_near_lead(read, copies, icmp, 'link headers')} tell where they were "
+                "captured: the file holds each "
                 f"under another MAC address pair than its original, at a {ttl} one lower: "
                 "captured again after a router forwarded it, the file marking neither as "
                 "coming in or going out: a router's several interfaces captured at once (a "

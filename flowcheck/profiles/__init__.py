@@ -7,7 +7,9 @@ profiles ship next to this module; a user's file is loaded by path.
 
 from __future__ import annotations
 
+import difflib
 import functools
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -21,6 +23,15 @@ CallbackMode = Literal["none", "connection", "control"]
 Connector = Literal["media_server", "remote_agent", "listener"]
 
 BUILTIN = ("backup-exec-9", "ndmp")
+# What each built-in profile is for, one line each, for the unknown-name error (newuser68
+# item 7: `--profile backup-exec-22` listed the names alone; docs/profiles.md, "Which
+# profile fits").
+BUILTIN_USES = {
+    "backup-exec-9": "Backup Exec's remote agent sequence of Veritas TechNote 255831, "
+                     "written for 9.x; whether later versions (10d to 22, 2010-2014 "
+                     "among them) follow it is unknown: docs/profiles.md",
+    "ndmp": "plain NDMP with no callback: ndmjob, a filer's NDMP server",
+}
 _TOP_KEYS = {"name", "description", "callback", "data", "steps"}
 _STEP_KEYS = {"kind", "name", "description"}
 
@@ -83,14 +94,38 @@ def load_profile(name_or_path: str, setting: str = "profile") -> Profile:
         return _builtin(name_or_path)
     path = Path(name_or_path)
     if not path.suffix and not path.exists():
-        raise UsageError(f"{setting}: unknown profile {name_or_path!r}: built-in "
-                         f"{', '.join(BUILTIN)}, or give a .toml file")
+        raise UsageError(f"{setting}: unknown profile {name_or_path!r}: "
+                         f"{unknown_words(name_or_path)}")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(f"{setting} {name_or_path}: cannot read: {reason}") from None
     return parse_profile(text, origin=f"{setting} {name_or_path}", source=str(path))
+
+
+def unknown_words(name: str) -> str:
+    """The rest of the one-line error for an unknown profile name: the closest built-in
+    one when the name resembles one ("backup-exec", "backup-exec-22" -> backup-exec-9:
+    the longest shared start, else difflib's nearest at ratio 0.6), then every built-in
+    name with what it is for (BUILTIN_USES), then the file alternative."""
+    closest = _closest(name)
+    lead = f"the closest is {closest}; " if closest else ""
+    uses = "; ".join(f"{n} ({BUILTIN_USES[n]})" for n in BUILTIN)
+    return f"{lead}built-in {uses}; or give a .toml file"
+
+
+def _closest(name: str) -> str | None:
+    """The built-in profile name `name` most resembles, or None: the one sharing the
+    longest start with it, of at least 4 characters ("backup" of "backup-exec-22"), else
+    difflib.get_close_matches' first (case folded)."""
+    folded = name.casefold()
+    shared = {n: len(os.path.commonprefix([folded, n])) for n in BUILTIN}
+    best = max(BUILTIN, key=lambda n: shared[n])
+    if shared[best] >= 4:
+        return best
+    near = difflib.get_close_matches(folded, BUILTIN, n=1)
+    return near[0] if near else None
 
 
 @functools.cache

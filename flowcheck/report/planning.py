@@ -34,7 +34,7 @@ def render_firewall(rules: dict[str, dict[str, list[str]]], config: Config,
     firewall or router between the hosts; comments on lines of their own (nft: over the
     commands that create its table and chains, and firewalld's equivalents after each
     host's rules, firewall_notes)."""
-    from flowcheck.firewall_notes import SETUP_COMMENT, firewalld_lines
+    from flowcheck.firewall_notes import FORWARD_STATE_COMMENT, SETUP_COMMENT, firewalld_lines
 
     # Every line a comment or a command: the whole output pasted into a shell runs the
     # commands alone (new-user trial: pasted, the heading lines failed as commands).
@@ -66,6 +66,8 @@ def render_firewall(rules: dict[str, dict[str, list[str]]], config: Config,
         if (forward or {}).get(target):
             console.print("[bold]# on a firewall or router between them (its forward chain; "
                           "the return-traffic rules come last)[/]")
+            console.print(FORWARD_STATE_COMMENT, highlight=False, markup=False,
+                          soft_wrap=True)
             for line in forward[target]:  # type: ignore[index]
                 console.print(line, highlight=False, markup=False, soft_wrap=True)
 

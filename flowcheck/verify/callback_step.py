@@ -51,7 +51,7 @@ from flowcheck.verify.closing_candidates import (
     closing_candidates,
     unheld_close_words,
 )
-from flowcheck.verify.connect_said import ndmp_port_only
+from flowcheck.verify.connect_said import ndmp_port_only, only_ndmp_port
 from flowcheck.verify.context import Context, opening_frames
 from flowcheck.verify.details import (
     connection_detail,
@@ -59,6 +59,7 @@ from flowcheck.verify.details import (
 )
 from flowcheck.verify.evidence import OR_FAILED, ended_early, is_open, judged, unseen_why
 from flowcheck.verify.filtered import callback_unseen
+from flowcheck.verify.first_hop import first_hop_fix, first_hop_ttl, first_hop_words
 from flowcheck.verify.no_reply import silent_peer
 from flowcheck.verify.not_reached import control_ended_early, control_over, not_due_step
 from flowcheck.verify.port_check import callback_not_due
@@ -211,7 +212,10 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
         # the capture holds other connections, or the job stopped there.
         own = "" if ttls or (ndmp_port_only(ctx) and not placed) else \
             taken_on_agent(ctx, session)
-        hint = "" if (ttls or own) and placed else _port_only_hint(ctx)
+        # On the agent's first hop, a router's -i any (newuser68 item 5), as for own.
+        hop = None if ttls or own or (ndmp_port_only(ctx) and not placed) else \
+            first_hop_ttl(ctx, session)
+        hint = "" if (ttls or own or hop) and placed else _port_only_hint(ctx)
         # The agent's range full throughout: no source port for it (verify.range_stops).
         stop = callback_stop(ctx, session, control.ts, callback_due(ctx, session))
         into = (f"into {ctx.ranges('media')} after the control connection opened")
@@ -226,9 +230,12 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
             f"step 2); {OTHER_PRODUCT}" + hint + (
                 unreached_words(session, ttls, filtered=ctx.config.ndmp_port
                                 if filtered and placed else None) if ttls else
-                unsent_words(ctx, session, own, filtered=filtered) if own else ""),
+                unsent_words(ctx, session, own, filtered=filtered) if own else
+                first_hop_words(ctx, session, hop, filtered=filtered) if hop else ""),
             fix=unreached_fix(ctx, session, filtered=filtered and placed) if ttls else
-            unsent_fix(ctx, session, filtered=filtered) if own else unproven_fix(ctx, session),
+            unsent_fix(ctx, session, filtered=filtered) if own else
+            first_hop_fix(ctx, session, filtered=filtered) if hop else
+            unproven_fix(ctx, session),
             allows=callback_allows(session), other_profile="said")
         if stop is None:
             return make_step(spec, "missing",
@@ -279,8 +286,10 @@ def _port_only_hint(ctx: Context) -> str:
     """For step_missing of the callback in a capture of NDMP-port connections only: the
     callback may have been filtered out, as it may have been dropped before the capture
     point (the job then stops before announcing a data endpoint, which is why the
-    absence stays an error)."""
-    if not ndmp_port_only(ctx):
+    absence stays an error). Not when the capture evidently holds more than that port
+    (connect_said.only_ndmp_port: a packet that is not TCP, ICMP or ARP, or a recorded
+    filter keeping others): no filter kept only that port (newuser68 item 5)."""
+    if not only_ndmp_port(ctx):
         return ""
     port = ctx.config.ndmp_port
     return (f". The capture holds only connections to the NDMP port {port}: if a capture "

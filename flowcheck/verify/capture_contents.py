@@ -61,6 +61,7 @@ ONE_WAY_FIX = ("If it was taken with tcpdump -Q, capture both directions (withou
 IPPROTO_ICMPV6 = 58
 ETHERTYPE_ARP = 0x0806
 SOLICITED_NODE = "ff02::1:ff"  # RFC 4291 2.7.1: where neighbour solicitations go
+UNSPECIFIED = "::"  # RFC 4291 2.5.2: a DAD probe's source (RFC 4862 5.4.2)
 # A capture of address resolution alone (ARP, IPv6 neighbour solicitations) with no TCP:
 # a host that could not resolve its peer sends no SYN at all ("No route to host"), so
 # the sniffer may well have seen all there was (trial 28 D2: the words blamed it).
@@ -389,6 +390,17 @@ def _flow(said: str, key: FlowKey) -> tuple[str, str, str]:
         return (f"{held}, {ENCRYPTED_UDP[port]}'s port", ": if it is that encrypted "
                 "tunnel, the TCP inside (the job's, if it travels there) cannot be read",
                 f"If that is a VPN tunnel: {lowered(INNER_CAPTURE)}")
+    if proto == IPPROTO_ICMPV6 and high.startswith(SOLICITED_NODE) and low == UNSPECIFIED:
+        # From the unspecified address: duplicate address detection, a host probing an
+        # address of its own before using it (RFC 4862 5.4.2), which no one answers when
+        # it is free: no peer being resolved, no sign of the job (field check 79, lab
+        # matrix seed 142 run 26: a router's DAD for its link-local address in a capture
+        # of its -Q out read as a host failing to resolve a neighbour, "so the job may
+        # have failed before it started").
+        return (f"{held} (neighbour solicitations from the unspecified address for an "
+                f"address ending in {high.removeprefix(SOLICITED_NODE)}: duplicate address "
+                "detection, RFC 4862, a host checking that an address of its own is free "
+                "before it uses it, not resolving a peer's)", "", "")
     if proto == IPPROTO_ICMPV6 and high.startswith(SOLICITED_NODE):
         # Trial 28 D2: neighbour solicitations are the job's first packets, not noise.
         return (f"{held} (neighbour solicitations of {low} for an address ending in "

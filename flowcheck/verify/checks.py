@@ -68,7 +68,8 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
               port_only_capture: PortOnlyCapture | None = None,
               link_claims: NeighbourClaims | None = None,
               clock_lags: Mapping[tuple[str, str], LagProof] | None = None,
-              pieces: Pieces = ONE_PIECE) -> list[Finding]:
+              pieces: Pieces = ONE_PIECE,
+              capture_paths: Sequence[str] = ()) -> list[Finding]:
     """ended_at: when the capture stopped, if later than its last packet (live);
     file_gaps: the time between files given in sequence that no file covers
     (sources.file_gaps; step 4 says a handshake went then).
@@ -98,7 +99,9 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
     (model.arp.ArpLog.claims; None: none); clock_lags: the proofs of hosts stamped
     behind their peers over `connections` (sessions.clock_apart.mark_clocks_apart:
     pipeline.Traffic.clock_lags; None: found here when a check asks); pieces: the set's
-    parts apart in time (sources.pieces.set_pieces; the census's, when it is given)."""
+    parts apart in time (sources.pieces.set_pieces; the census's, when it is given);
+    capture_paths: the set's files, read again only where a check asks
+    (verify.return_way)."""
     ctx = Context(connections, streams, sessions, config, profile, ring_gaps=list(ring_gaps),
                   file_gaps=list(file_gaps), pieces=census.pieces if census else pieces,
                   kernel_dropped=kernel_dropped, host_copies=host_copies,
@@ -106,6 +109,7 @@ def check_all(connections: list[Connection], streams: list[NdmpStream],
                   linked_files=linked_files, cut_recorded=cut_recorded, order=order,
                   nat_aliases=nat_aliases, copy_legs=dict(copy_legs or {}),
                   host_marks=dict(host_marks or {}), other_arriving=other_arriving,
+                  capture_paths=tuple(capture_paths),
                   unread=dict(unread or {}),
                   unread_spans=None if unread_spans is None else dict(unread_spans),
                   census=census,

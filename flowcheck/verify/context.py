@@ -198,6 +198,9 @@ class Context:
     # Per (sender, receiver) address, the Linux cooked packet types and TTLs of its SYNs,
     # FINs and RSTs (TrackResult.host_marks; verify.cooked_host): {} but in a cooked set.
     host_marks: dict[tuple[str, str], int] = field(default_factory=dict)
+    # The capture set's file paths, read again only where a check asks (the Linux cooked
+    # interface indexes: verify.return_way); () when not given.
+    capture_paths: tuple[str, ...] = ()
     # A packet that is not TCP marked arriving at a capture host (Skipped.arriving): the
     # set is not of leaving packets alone (verify.opening.leaving_only).
     other_arriving: bool = False

@@ -53,6 +53,7 @@ from flowcheck.verify.opening import (
     capitalised,
     lost_where,
     own_firewall_fix,
+    responder_reached,
     retried,
     silence,
 )
@@ -168,6 +169,7 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
                       or ("", lone.fix if lone else f"{capitalised(rule)}.{where}"))
         # Whether the fix holds where's quote of `flowcheck firewall` (Allows.pointed).
         quoted = quoted and not other and (bool(outside) or lone is None)
+        between = ""
         if either:
             between = between_fix(ctx, first, session)
             fix = between or own_firewall_fix(ctx, first, session) + fix
@@ -191,7 +193,8 @@ def report_failed_data(ctx: Context, session: Session, attempts: list[Connection
         cut = None if lone else resend_cut(ctx, attempts)  # the capture ended after a resend
         if (passed := passed_before(ctx, first)) is not None:
             words += limit_words(ctx, first, passed)
-            fix = with_lead(limit_fix(ctx, first, passed), fix)
+            own = either and not between and responder_reached(ctx, first)
+            fix = with_lead(limit_fix(ctx, first, passed, own), fix)
         if ttl_exceeded(first):  # the routing, not a firewall (review 54h)
             fix = ttl_exceeded_fix(first, fix)
         ctx.add("data_unanswered",

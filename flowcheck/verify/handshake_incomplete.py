@@ -29,6 +29,7 @@ from flowcheck.verify.capture_points import (
 )
 from flowcheck.verify.context import Context
 from flowcheck.verify.established_accept import established_accept
+from flowcheck.verify.own_return_drop import arrived_words, return_fix, taken_on_originator
 from flowcheck.verify.synack_reset import (
     late_answer,
     late_reading,
@@ -110,13 +111,13 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
                 session=session, conn=conn, cause=cause, subject=subject)
         return
     other = other_address_words(session, conn)  # a second address's routes (check 41)
+    # Taken on the originator, its TTL maybe Windows' (verify.own_return_drop).
+    on = taken_on_originator(ctx, conn)
     ctx.add("handshake_incomplete",
             f"{head}: the return traffic is blocked, typically by a stateless rule."
             + (f" And {other}, an address the routers between them may not route back "
-               "to." if other else ""),
-            f"On {conn.orig_h} (its input chain) and on any firewall between the hosts, "
-            "accept the return traffic of established connections ahead of any drop "
-            f"{established_accept('input')}, or {return_rule}.", session=session, conn=conn,
+               "to." if other else "") + ("" if on is None else arrived_words(conn, on)),
+            return_fix(ctx, conn, return_rule), session=session, conn=conn,
             cause=cause, subject=subject)
 
 

@@ -114,14 +114,21 @@ def limit_words(ctx: Context, conn: Connection, other: Connection) -> str:
             "tell which.")
 
 
-def limit_fix(ctx: Context, conn: Connection, other: Connection) -> str:
+def limit_fix(ctx: Context, conn: Connection, other: Connection, own: bool = False) -> str:
     """The fix's opening for passed_before's reading (`other`: the connection that
-    passed); for an earlier job's (other_job), a rule changed since that job too."""
+    passed); for an earlier job's (other_job), a rule changed since that job too. own:
+    the SYNs are shown reaching the responder's own capture point
+    (verify.opening.responder_reached), so the limit or per-port rule that stops them is
+    the responder's own firewall's, not a device between (newuser68 item 2: slow3-a.pcap,
+    taken on the agent whose input chain dropped only SYNs to 6002, led "on the firewalls
+    between 10.68.1.1 and 10.68.2.2")."""
     jobs = other_job(ctx, conn, other)
     changed = ("" if jobs is None else
                f", and for a rule added or changed since session {jobs[0]}'s job "
                "(the firewall's log or change history tells)")
-    return (f"On the firewalls between {conn.orig_h} and {conn.resp_h}, look for a limit "
+    where = (f"In {conn.resp_h}'s own firewall (the SYNs reached its capture point)" if own
+             else f"On the firewalls between {conn.orig_h} and {conn.resp_h}")
+    return (f"{where}, look for a limit "
             f"on new connections or a rule for some ports of the range only{changed}, and "
             "raise the limit above what a job opens at once (two connections per resource); "
             "else: ")

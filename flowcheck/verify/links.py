@@ -51,6 +51,7 @@ from flowcheck.verify.opening import (
     none_words,
     one_way_where,
     own_firewall_fix,
+    responder_reached,
     retried,
     silence,
 )
@@ -320,7 +321,8 @@ def _check_callback(ctx: Context, session: Session, conn: Connection) -> None:
         # An earlier callback through the same way passed: a limit (trial 43).
         if not elsewhere and (passed := passed_before(ctx, conn)) is not None:
             message += limit_words(ctx, conn, passed)
-            fix = with_lead(limit_fix(ctx, conn, passed), fix)
+            own = either and not between and responder_reached(ctx, conn)
+            fix = with_lead(limit_fix(ctx, conn, passed, own), fix)
         ctx.add("callback_unanswered", message, fix, session=session, conn=conn,
                 cause="callback",
                 allows=ttl_exceeded_allows(conn, rule_allows(conn, pointed=quoted)),

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from flowcheck.model import Connection, Severity
 from flowcheck.verify.context import Context
-from flowcheck.verify.openings_only import opening_only, openings_words
+from flowcheck.verify.openings_only import one_other_port, opening_only, openings_words
 from flowcheck.verify.other_protocol import (
     Group,
     asked_ndmp_servers,
@@ -80,16 +80,25 @@ def no_control_session(ctx: Context,
                               f"holds port {port} there (see ndmp_undecodable)."), ts=when)
         return
     if connections and all(map(opening_only, connections)):
+        given = [r for which in ("media", "agent") if f"{which}_range" in ctx.config.explicit
+                 for r in getattr(ctx.config, f"{which}_range")]
+        other_port = one_other_port(connections, port, given)
+        lead = ("" if other_port is None else
+                f"If the agent's NDMP port is {other_port} (every SYN in {where} goes to "
+                "that one port, resent as an unanswered control connection's are), "
+                f"analyze the capture again with --ndmp-port {other_port}: its SYNs then read "
+                "as the control connection's, unanswered. ")
         ctx.add("no_control_session",
                 f"No NDMP control connection in {where}: {_none_of(len(connections), port)}"
                 f" its opening only, never answered ({openings_words(connections)})"
                 ". A firewall's capture of the packets it dropped looks like this (a Cisco "
                 "ASA's `capture ... type asp-drop`, a Palo Alto's drop stage), as does a "
                 "capture filtered to SYNs: if it is one, that device dropped these openings.",
-                "If this is a firewall's drop capture, allow these connections on that "
-                "device (its access rules or security policy) and their return traffic, and "
-                "give its other captures with it (inside and outside, or the receive and "
-                "transmit stages) to see the whole job. Else, c" + fix[1:], ts=when)
+                lead + "If this is a firewall's drop capture, allow these "
+                "connections on that device (its access rules or security policy) and their "
+                "return traffic, and give its other captures with it (inside and outside, or "
+                "the receive and transmit stages) to see the whole job. Else, "
+                + (f"c{fix[1:]}" if other_port is None else WHERE + "."), ts=when)
         return
     if connections:
         ctx.add("no_control_session",

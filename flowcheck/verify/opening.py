@@ -37,6 +37,7 @@ from flowcheck.verify.cut_icmp import untied_words
 from flowcheck.verify.evidence import after_last
 from flowcheck.verify.gave_up import gave_up_at_once, gave_up_words
 from flowcheck.verify.last_point import last_point_fix, last_point_only, last_point_words
+from flowcheck.verify.return_way import return_way_words
 from flowcheck.verify.ttl import routers_words
 from flowcheck.verify.ttl_exceeded import ttl_exceeded, ttl_exceeded_words
 from flowcheck.verify.unresent import (
@@ -117,6 +118,9 @@ def lost_where(ctx: Context, conn: Connection) -> Where:
         return Where("")  # said first instead: own_firewall_fix
     taken = (f"This capture was taken on {conn.orig_h} ({on.shown})" if on.marked else
              f"This capture was taken on {conn.orig_h} or on its network segment")
+    # Its two directions on two interfaces of the capture host: the way back is another
+    # (newuser68 item 3).
+    filtered = return_way_words(ctx, conn) + filtered
     if on.ttls is None:
         return Where(f" {taken}: a capture on {conn.resp_h} shows which way they are lost."
                      f"{filtered}")
@@ -180,6 +184,23 @@ def between_fix(ctx: Context, conn: Connection, session: Session | None) -> str:
     rule = allow_rule(ctx, conn, session, device=BETWEEN)
     return (f"{capitalised(rule)}: the SYNs left {conn.orig_h} and were lost before the "
             f"capture point toward {conn.resp_h}.")
+
+
+def responder_reached(ctx: Context, conn: Connection) -> bool:
+    """Does own_firewall_fix open with the responder itself ("On HOST itself (...)"):
+    the SYNs shown reaching its capture point (capture_points.reached_responder) or the
+    capture proven taken on it (proven_host), no capture host they passed nor a second
+    point before it, nor only one file's copies a router apart placing the point
+    (last_point_only)? Then a limit that stops some of its connections is its own
+    (verify.limit_words.limit_fix; newuser68 item 2: slow3-a.pcap, taken on the agent,
+    its fix led "on the firewalls between" the hosts)."""
+    if passed_capture_host(ctx, conn) or reached_second_point(ctx, conn):
+        return False
+    on = proven_host(ctx, conn.orig_h, conn.resp_h)
+    reached = reached_responder(ctx, conn)
+    if not reached and (on is None or on.host != conn.resp_h):
+        return False
+    return not (reached and last_point_only(ctx, conn))
 
 
 def own_firewall_fix(ctx: Context, conn: Connection, session: Session | None) -> str:

@@ -42,6 +42,27 @@ def openings_words(connections: list[Connection]) -> str:
     return "; ".join(words) + (f"; and {more} more" if more > 0 else "")
 
 
+def one_other_port(connections: Sequence[Connection], ndmp_port: int,
+                   given_ranges: Sequence[tuple[int, int]] = ()) -> int | None:
+    """The one destination port every connection's unanswered SYNs go to, when that
+    port is not `ndmp_port`, the SYNs to it are repeated (resent, or several
+    connections: a client's retries, as a DMA's to an agent's NDMP port are) and it lies
+    in none of `given_ranges` (the media and agent ranges the user set: a port there is a
+    callback's or data connection's); None otherwise. newuser68 item 6: 4 SYNs to
+    10.68.2.2:10100, an agent listening on 10100 with no --ndmp-port given, read "if this
+    is a firewall's drop capture" first, the port last."""
+    ports = {c.resp_p for c in connections}
+    if (not connections or len(ports) != 1
+            or not all(c.syn_frames and not c.resp_pkts and opening_only(c)
+                       for c in connections)):
+        return None
+    port = ports.pop()
+    syns = sum(c.orig_pkts for c in connections)
+    if port == ndmp_port or syns < 2 or any(lo <= port <= hi for lo, hi in given_ranges):
+        return None
+    return port
+
+
 def handshakes_only(connections: Sequence[Connection], ndmp_port: int) -> int:
     """How many connections the capture holds when each of at least three is its
     handshake only (SYN, SYN-ACK, ACK: established, no payload byte, FIN or RST), one of

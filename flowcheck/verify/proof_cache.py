@@ -41,6 +41,10 @@ class ProofCache:
     # (sessions.clock_apart.lag_proofs: the pipeline's, pipeline.Traffic.clock_lags, or
     # found by verify.two_clocks; None: not found yet).
     clock_lags: dict[tuple[str, str], LagProof] | None = None
+    # The capture host's interface indexes per (sender, receiver, Linux cooked packet
+    # type), read again from the files on first use (sources.cooked_interfaces;
+    # verify.return_way; None: not read yet).
+    interfaces: dict[tuple[str, str, int], frozenset[int]] | None = None
     # (sender, receiver) whose packets the capture set holds twice: two capture points'
     # captures given together (flowcheck.verify.capture_points; None: not computed yet).
     copied: set[tuple[str, str]] | None = None

@@ -1,0 +1,97 @@
+"""handshake_incomplete's plain reading (the return traffic blocked) placed and worded by
+the host: where the capture was taken, and which system's firewall to look in.
+
+A capture proven taken on the connection's originator (verify.capture_host.proven_host:
+its TTLs or Linux cooked marks) holds the SYN-ACKs arriving there and no ACK leaving:
+the packet tap sees arriving packets before the host's firewall and leaving ones after
+it, so the host's own firewall drops them (its input chain the SYN-ACKs, or its output
+chain the ACKs), and no firewall between the hosts is left to look in (newuser68 item 4:
+win-cbsynack-a.pcap, taken on the agent, its fix "on 10.68.2.2 (its input chain) and on
+any firewall between the hosts", nothing said of where the capture was taken).
+
+A host whose TTL (hop limit) starts at 128 is most likely Windows (its default; Linux's
+and macOS's is 64, any system's can be set so: a hint, not proof). There Windows Defender
+Firewall keeps the state of the connections it allows and passes their replies (as
+`flowcheck firewall` says, flowcheck.rules), so a stateless drop of the SYN-ACKs is a
+third-party endpoint firewall's or security suite's; the Windows Filtering Platform's
+packet-drop audit (Security log event 5152) names the filter that dropped each packet.
+The nft and iptables commands follow for a Linux host (newuser68 item 4: the lab agent,
+ip_default_ttl 128, got only the netfilter commands).
+"""
+
+from __future__ import annotations
+
+from flowcheck.model import Connection
+from flowcheck.model.traffic import hops_travelled
+from flowcheck.verify.capture_host import proven_host
+from flowcheck.verify.capture_host_proof import CaptureHostProof
+from flowcheck.verify.context import Context
+from flowcheck.verify.established_accept import established_accept
+from flowcheck.verify.ttl import own_ttls, ttl_word
+
+# The initial TTL (hop limit) of Windows' stacks, IPv4 and IPv6 alike.
+WINDOWS_TTL = 128
+
+
+def starts_at_128(ctx: Context, host: str, peer: str) -> bool:
+    """Did every packet of host's to peer (own_ttls: no RST) arrive with a TTL counted
+    down from 128 (hops_travelled: the nearest initial value at or above it)? False when
+    none is captured."""
+    ttls = own_ttls(ctx, host, peer)
+    return bool(ttls) and all(t + hops_travelled(t) == WINDOWS_TTL for t in ttls)
+
+
+def taken_on_originator(ctx: Context, conn: Connection) -> CaptureHostProof | None:
+    """proven_host's answer when it names conn's originator (the capture was taken on
+    the host the SYN-ACKs went to); None otherwise."""
+    on = proven_host(ctx, conn.orig_h, conn.resp_h)
+    return on if on is not None and on.host == conn.orig_h else None
+
+
+def arrived_words(conn: Connection, on: CaptureHostProof) -> str:
+    """The message's sentence for taken_on_originator's `on` (leading space): the
+    capture was taken on the originator, the SYN-ACKs arrived, no ACK left: its own
+    firewall drops them."""
+    host = conn.orig_h
+    return (f" This capture was taken on {host} ({on.words}), where the SYN-ACKs arrived "
+            f"and no ACK left: {host}'s own firewall drops the SYN-ACKs as they arrive (the "
+            "packet tap sees arriving packets before the firewall) or its ACKs as they "
+            "leave (the tap sees leaving packets after it).")
+
+
+def windows_words(host: str) -> str:
+    """The Windows clause of the fix for a host whose TTL starts at 128 (module
+    docstring), hedged; no capital, no full stop (one sentence with the rest of the fix:
+    the verdict line quotes a fix's first sentence)."""
+    return (f"its {ttl_word(host)} starts at 128, Windows' default (a hint, not proof), "
+            "and Windows Defender Firewall with Advanced Security keeps the state of the "
+            "connections it allows and passes their replies, so on Windows look for a "
+            "third-party endpoint firewall or security suite that drops them (with "
+            "`auditpol /set /subcategory:\"Filtering Platform Packet Drop\" /failure:enable` "
+            "the Security log names the filter of each packet the Windows Filtering "
+            "Platform drops, event 5152; `Get-NetFirewallRule -Action Block -Enabled True` "
+            "or `netsh advfirewall firewall show rule name=all` lists Windows Firewall's "
+            "own block rules)")
+
+
+def return_fix(ctx: Context, conn: Connection, return_rule: str) -> str:
+    """handshake_incomplete's fix for the return traffic blocked: on the originator
+    itself when the capture was taken there (taken_on_originator), else on it and any
+    firewall between; the Windows clause first when its TTL starts at 128
+    (starts_at_128), the netfilter commands then "on Linux"."""
+    host = conn.orig_h
+    on = taken_on_originator(ctx, conn)
+    accept = "accept the return traffic of established connections ahead of any drop"
+    commands = f"{established_accept('input')}, or {return_rule}."
+    windows = starts_at_128(ctx, host, conn.resp_h)
+    if on is not None:
+        where = f"On {host} itself ({on.taken_there}: the SYN-ACKs reached it)"
+        chains = "in its input chain (and its output chain for the ACKs)"
+        if not windows:
+            return f"{where}, {chains}, {accept} {commands}"
+        return f"{where}: {windows_words(host)}; on Linux, {chains}, {accept} {commands}"
+    if not windows:
+        return (f"On {host} (its input chain) and on any firewall between the hosts, "
+                f"{accept} {commands}")
+    return (f"On {host} and on any firewall between the hosts, {accept}: on {host}, "
+            f"{windows_words(host)}; on a Linux host, in its input chain {commands}")
