@@ -56,3 +56,17 @@ def test_a_connect_error_a_while_after_a_lone_syn_is_not_tied_to_it(tmp_path: Pa
     assert error.reading == ""
     assert "most likely rejected" not in error.message
     assert error.fix.endswith("remove or narrow that drop.")
+
+
+def test_a_connect_error_later_than_at_once_keeps_the_connect_timeout_open(
+        tmp_path: Path) -> None:
+    """review64m: the reply 900 ms after the lone SYN (a Linux agent resends at 1 s): the
+    agent's own connect timeout may have run out first, as fast_connect_error says of
+    resent SYNs; the reading stays, hedged."""
+    analysis = stored_analysis(_lone(tmp_path, 900_000), config_path=sidecar(REJECTED))
+    [error] = [f for f in analysis.findings
+               if f.code == "ndmp_error_reply" and "DATA_CONNECT" in f.message]
+    assert error.reading == "likely_rejected"
+    assert error.message.endswith(
+        "so it was most likely rejected (unless the agent's own connect timeout ran out just "
+        "then)."), error.message

@@ -11,9 +11,15 @@ started" only: the job's packets dropped before the capture point was left out.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from stored import shared_analysis, sidecar, stored_analysis
+
+from flowcheck.config import build_config, load_file
+from flowcheck.model import Finding, Severity
+from flowcheck.pipeline import read_traffic
+from flowcheck.verify.capture_contents import explain_unreadable
 
 NOTHING = (Path(__file__).resolve().parents[1] / "captures" / "field77-matrix" /
            "routed-ipv6-control-syns-dropped-by-router-agent-sll.pcap.gz")
@@ -43,4 +49,22 @@ def test_a_configured_host_s_own_packets_place_the_capture_on_its_way() -> None:
             "the sending host's own output rules or a router or firewall on the way: it "
             "holds the agent fe80::1cd5:9bff:fef2:9019's own packets (2 packets that are not "
             "TCP, the first a router solicitation at frame 3), so it was taken where that "
-            "host's traffic passes") in finding.message, finding.message
+            "host's traffic passes, on one of its interfaces at least, and the job's to or "
+            "from it would be there unless it used another)") in finding.message, finding.message
+
+
+def test_a_capture_filter_that_may_leave_tcp_out_places_no_job_s_packets() -> None:
+    """review64m: the same capture recorded with the filter `icmp6` (a host's neighbour
+    discovery kept, its TCP not): its own packets do not show the job's would be there,
+    so the words do not say the job's packets never reached the capture point; the
+    filter is named among the causes instead."""
+    config = build_config({**load_file(sidecar(NOTHING)),
+                           "remote_agents": ["fe80::1cd5:9bff:fef2:9019"]})
+    traffic = read_traffic([str(NOTHING)], config)
+    captures = [replace(c, capture_filter="icmp6") for c in traffic.captures]
+    base = Finding("no_control_session", Severity.WARNING, "No NDMP control connection.",
+                   "Check --ndmp-port.")
+    (explained,) = explain_unreadable([base], captures, [], traffic.skipped, config)
+    assert "the capture filter 'icmp6'" in explained.message, explained.message
+    assert "never reached" not in explained.message, explained.message
+    assert "capture on the other as well" not in explained.fix

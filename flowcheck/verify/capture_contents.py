@@ -104,7 +104,8 @@ def explain_unreadable(findings: list[Finding], captures: list[CaptureInfo],
     reached = ""
     if not why and not connections:
         causes = _causes(captures, config)
-        reached = "" if one_way else never_reached(skipped, config)
+        reached = "" if one_way else never_reached(skipped, config,
+                                                   filtered=_filter_may_drop(captures, config))
         why = (f" (the sniffer saw none of the job's traffic: {one_way}; or it missed the "
                f"job: {causes})"
                if one_way else f" (the sniffer saw none of the job's traffic: {causes}"
@@ -195,6 +196,14 @@ def _causes(captures: list[CaptureInfo], config: Config) -> str:
             f"{said} left it out (traffic it does not name, such as a tunnel on another "
             "port or an MPLS-labelled link, is not in the capture: try --capture-filter "
             '"")')
+
+
+def _filter_may_drop(captures: list[CaptureInfo], config: Config) -> bool:
+    """Does a capture filter the captures record possibly leave out the job's plain
+    TCP (not every one keeps the NDMP port's: verify.capture_filter.keeps_control)?"""
+    filters = [c.capture_filter for c in captures if c.capture_filter]
+    return any((kept := keeps_control(f, config, [])) is None or not kept[0]
+               for f in filters)
 
 
 def _keeping(filters: list[str], kept: list[tuple[bool, bool]], config: Config) -> str:

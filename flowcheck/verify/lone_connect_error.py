@@ -60,14 +60,22 @@ def lone_syn_error(ctx: Context, session: Session, reply: NdmpMessage
         return None
     seconds = max(0.0, reply.ts - conn.syn_ts)
     # Here, not at the top: gave_up's imports reach verify.replies, which imports this.
-    from flowcheck.verify.gave_up import resend_reading  # noqa: PLC0415
+    from flowcheck.verify.gave_up import AT_ONCE, resend_reading  # noqa: PLC0415
     if seconds >= ctx.config.retransmission_timeout or opened_between(ctx, conn, reply.ts) \
             or resend_reading(ctx, conn, seconds) is not None:
         return None
     syn = f" ({frame_text(conn.syn_frames[0])})" if conn.syn_frames else ""
+    # Later than a round trip and AT_ONCE after the SYN, the connector's own connect
+    # timeout may have run out before TCP resent it (review64m: the error 900 ms after a
+    # Linux agent's lone SYN, its resend due at 1 s, read "a connect fails that fast on a
+    # reject"), as fast_connect_error hedges it.
+    control = ctx.by_uid.get(session.control_uid)
+    round_trip = control.rtt if control is not None and control.rtt is not None else 0.0
+    hedge = ("" if seconds <= round_trip + AT_ONCE else
+             f" (unless {who}'s own connect timeout ran out just then)")
     return conn, (
         f" {who[:1].upper()}{who[1:]}'s connect failed {span_words(seconds)} after its only "
         f"SYN to {endpoint(conn.resp_h, conn.resp_p)}{syn}, not resent: a connect fails that "
         "fast on a reject (a RST or an ICMP unreachable, which the capture lacks) or an "
         f"unreachable host, not on a drop ({give_up_words(conn)}), so it was most likely "
-        "rejected.")
+        f"rejected{hedge}.")

@@ -28,11 +28,16 @@ REACHED_FIX = (" Taken on one of them as the job started, capture on the other a
                "its SYNs leaving there with none arriving here place the drop between.")
 
 
-def never_reached(skipped: Skipped, config: Config) -> str:
+def never_reached(skipped: Skipped, config: Config, filtered: bool = False) -> str:
     """"; or ..." for no_control_session's causes when the capture holds no TCP and its
     own packets show where it was taken: a configured host's own packets (the first
     configured address that sent any: Skipped.ways), else Linux cooked marks of packets
-    the capture host sent (a host's own capture, which host unknown); "" otherwise."""
+    the capture host sent (a host's own capture, which host unknown); "" otherwise, and
+    when `filtered`: a capture filter the capture records may have left the job's TCP
+    out (review64m: `icmp6` keeps a host's neighbour discovery and none of its TCP, so
+    those packets place no job's packets in the capture)."""
+    if filtered:
+        return ""
     roles = [("the media server", a) for a in config.media_servers] + \
         [("the agent", a) for a in config.remote_agents]
     for role, address in roles:
@@ -41,7 +46,8 @@ def never_reached(skipped: Skipped, config: Config) -> str:
             return (f"; or the job's packets never reached the capture point, "
                     f"{_DROPPED}: it holds {role} {address}'s own packets "
                     f"({own.bare_words()}), so it was taken where that host's traffic "
-                    "passes, and the job's to or from it would be there")
+                    "passes, on one of its interfaces at least, and the job's to or from "
+                    "it would be there unless it used another")
     if skipped.cooked.get(_OUTGOING):
         return ("; or, if it was taken on the media server or the agent (its Linux cooked "
                 "headers mark packets the capture host sent), the job's packets never "
