@@ -23,8 +23,9 @@ from stored import CAPTURES, stored_analysis
 
 from flowcheck.model import Connection
 from flowcheck.sessions.callback_from_ack import silent_unopened
-from flowcheck.sessions.only_closing import close_only
+from flowcheck.sessions.only_closing import FINS_OF_A_CLOSE, close_only
 from flowcheck.traffic import Analysis
+from flowcheck.verify.stalled import RESENDS_FOR_STALL
 
 _MEDIA, _AGENT = bytes([10, 77, 0, 1]), bytes([10, 77, 0, 2])
 
@@ -75,6 +76,42 @@ def test_the_whole_job_from_frame_10_counts_three_data_connections(tmp_path: Pat
     assert len(session.data_connections) == 3
     assert "600,000 B of data if all data connections closed) over 3 data connections" \
         in step5.detail, step5.detail
+
+
+def _callback_fin_resent(tmp_path: Path, times: int) -> Analysis:
+    """The media server's packets of lab/clean-3-resources from frame 10 (as _one_way),
+    the media server's FIN of the callback 10.77.0.2:6077 -> 10.77.0.1:5001 resent
+    `times` times, 0.21 s apart (an RTO each: the agent's ACK late or lost)."""
+    source = CAPTURES / "lab" / "clean-3-resources.pcap"
+    linktype, records = read_records(source)
+    kept = _sent_by(records, _MEDIA)[9:]
+    tcp = [14 + (r.data[14] & 0xF) * 4 for r in kept]
+    [fin] = [r for r, t in zip(kept, tcp, strict=True)
+             if set(struct.unpack_from(">HH", r.data, t)) == {6077, 5001} and r.data[t + 13] & 1]
+    resends = [replace(fin, micros=fin.micros + 210_000 * k) for k in range(1, times + 1)]
+    capture = write_records(tmp_path / f"resent-{times}.pcap", linktype,
+                            sorted(kept + resends, key=lambda r: r.micros))
+    return stored_analysis(capture, config_path=source.with_suffix(".toml"))
+
+
+def test_a_callback_fin_resent_once_in_one_direction_is_its_close(tmp_path: Path) -> None:
+    """One resend is fewer than a stall's (verify.stalled.RESENDS_FOR_STALL), and the ACK
+    that ended it such a capture cannot hold: the callback is still the job's closing
+    (only_closing.FINS_OF_A_CLOSE; review64l: it was a fourth data connection, as before
+    oneway64). Resent twice, it is no close (a stall's resends)."""
+    analysis = _callback_fin_resent(tmp_path, 1)
+    [session] = analysis.sessions
+    callback = _by_ports(analysis, 6077, 5001)
+    assert len(callback.fin_frames) == 2
+    assert session.closing_only == [callback.uid]
+    assert len(session.data_connections) == 3, session.data_connections
+    twice = _by_ports(_callback_fin_resent(tmp_path, 2), 6077, 5001)
+    assert len(twice.fin_frames) == 3 and not close_only(twice)
+
+
+def test_fins_of_a_close_are_fewer_than_a_stalls() -> None:
+    """only_closing.FINS_OF_A_CLOSE stays the FINs short of verify.stalled's stall."""
+    assert FINS_OF_A_CLOSE == RESENDS_FOR_STALL
 
 
 def test_acked_bytes_of_the_side_not_captured_are_carried(tmp_path: Path) -> None:
