@@ -22,9 +22,10 @@ from pcap_records import Record, read_records, write_records
 from stored import CAPTURES, stored_analysis
 
 from flowcheck.model import Connection
-from flowcheck.sessions.callback_from_ack import _silent_unopened
-from flowcheck.sessions.only_closing import close_only
+from flowcheck.sessions.callback_from_ack import silent_unopened
+from flowcheck.sessions.only_closing import FINS_OF_A_CLOSE, close_only
 from flowcheck.traffic import Analysis
+from flowcheck.verify.stalled import RESENDS_FOR_STALL
 
 _MEDIA, _AGENT = bytes([10, 77, 0, 1]), bytes([10, 77, 0, 2])
 
@@ -77,6 +78,42 @@ def test_the_whole_job_from_frame_10_counts_three_data_connections(tmp_path: Pat
         in step5.detail, step5.detail
 
 
+def _callback_fin_resent(tmp_path: Path, times: int) -> Analysis:
+    """The media server's packets of lab/clean-3-resources from frame 10 (as _one_way),
+    the media server's FIN of the callback 10.77.0.2:6077 -> 10.77.0.1:5001 resent
+    `times` times, 0.21 s apart (an RTO each: the agent's ACK late or lost)."""
+    source = CAPTURES / "lab" / "clean-3-resources.pcap"
+    linktype, records = read_records(source)
+    kept = _sent_by(records, _MEDIA)[9:]
+    tcp = [14 + (r.data[14] & 0xF) * 4 for r in kept]
+    [fin] = [r for r, t in zip(kept, tcp, strict=True)
+             if set(struct.unpack_from(">HH", r.data, t)) == {6077, 5001} and r.data[t + 13] & 1]
+    resends = [replace(fin, micros=fin.micros + 210_000 * k) for k in range(1, times + 1)]
+    capture = write_records(tmp_path / f"resent-{times}.pcap", linktype,
+                            sorted(kept + resends, key=lambda r: r.micros))
+    return stored_analysis(capture, config_path=source.with_suffix(".toml"))
+
+
+def test_a_callback_fin_resent_once_in_one_direction_is_its_close(tmp_path: Path) -> None:
+    """One resend is fewer than a stall's (verify.stalled.RESENDS_FOR_STALL), and the ACK
+    that ended it such a capture cannot hold: the callback is still the job's closing
+    (only_closing.FINS_OF_A_CLOSE; review64l: it was a fourth data connection, as before
+    oneway64). Resent twice, it is no close (a stall's resends)."""
+    analysis = _callback_fin_resent(tmp_path, 1)
+    [session] = analysis.sessions
+    callback = _by_ports(analysis, 6077, 5001)
+    assert len(callback.fin_frames) == 2
+    assert session.closing_only == [callback.uid]
+    assert len(session.data_connections) == 3, session.data_connections
+    twice = _by_ports(_callback_fin_resent(tmp_path, 2), 6077, 5001)
+    assert len(twice.fin_frames) == 3 and not close_only(twice)
+
+
+def test_fins_of_a_close_are_fewer_than_a_stalls() -> None:
+    """only_closing.FINS_OF_A_CLOSE stays the FINs short of verify.stalled's stall."""
+    assert FINS_OF_A_CLOSE == RESENDS_FOR_STALL
+
+
 def test_acked_bytes_of_the_side_not_captured_are_carried(tmp_path: Path) -> None:
     """One direction's ACKs that moved over the other side's data show it carried some:
     not held only closing (only_closing.close_only)."""
@@ -90,14 +127,14 @@ def test_acked_bytes_of_the_side_not_captured_are_carried(tmp_path: Path) -> Non
 
 
 def test_acked_bytes_of_the_side_not_captured_are_no_silence(tmp_path: Path) -> None:
-    """As above, for callback_from_ack._silent_unopened."""
+    """As above, for callback_from_ack.silent_unopened."""
     # The agent's packets of a restore from its first data connection's 20th ACK: that
     # connection, first seen at the agent's ACK (6001 -> 5002), acknowledges the media
     # server's data.
     analysis = _one_way(tmp_path, "restore-2-resources.pcap", _AGENT, 30)
     data = _by_ports(analysis, 6001, 5002)
     assert (data.orig_p, data.resp_p) == (6001, 5002) and data.resp_acked_unseen > 1
-    assert not _silent_unopened(data, analysis.config)
+    assert not silent_unopened(data, analysis.config)
 
 
 def _port_moved(record: Record, old: int, new: int) -> Record:
@@ -111,15 +148,13 @@ def _port_moved(record: Record, old: int, new: int) -> Record:
     return replace(record, data=bytes(data), micros=record.micros + 1)
 
 
-def test_a_job_announcing_nothing_may_own_the_callback_seen_from_its_ack(
-        tmp_path: Path) -> None:
-    """lab-trial17/mtu-blackhole-media.pcap.gz from frame 25 holds the callback
-    10.77.1.2:6021 -> 10.77.0.1:5001 from the agent's handshake ACK on, and
-    sessions.callback_from_ack names it the job's (test_callback_cut_to_ack). Beside it
-    here a second job between the same hosts, begun before the capture, that announces
-    nothing in it: its control connection the first one's packets after DATA_LISTEN
-    (frames 31 to 45) from media port 5070. Either job may own that callback, so neither
-    takes it by its silence (it was named the first job's, step 2 `ok`)."""
+def _beside_a_silent_job(tmp_path: Path) -> Analysis:
+    """lab-trial17/mtu-blackhole-media.pcap.gz from frame 25, which holds the callback
+    10.77.1.2:6021 -> 10.77.0.1:5001 from the agent's handshake ACK on (sessions.
+    callback_from_ack names it the job's: test_callback_cut_to_ack), beside a second job
+    between the same hosts, begun before the capture, that announces nothing in it: its
+    control connection the first one's packets after DATA_LISTEN (frames 31 to 45) from
+    media port 5070."""
     source = CAPTURES / "lab-trial17" / "mtu-blackhole-media.pcap.gz"
     linktype, records = read_records(source)
     second = [_port_moved(r, 5069, 5070) for r in records[30:45]
@@ -128,8 +163,15 @@ def test_a_job_announcing_nothing_may_own_the_callback_seen_from_its_ack(
     assert len(second) == 6
     capture = write_records(tmp_path / "two-jobs.pcap", linktype,
                             sorted(records[24:] + second, key=lambda r: r.micros))
-    analysis = stored_analysis(capture, config_path=source.with_name(
+    return stored_analysis(capture, config_path=source.with_name(
         "mtu-blackhole-media.toml"))
+
+
+def test_a_job_announcing_nothing_may_own_the_callback_seen_from_its_ack(
+        tmp_path: Path) -> None:
+    """Either job of _beside_a_silent_job may own that callback, so neither takes it by
+    its silence (it was named the first job's, step 2 `ok`)."""
+    analysis = _beside_a_silent_job(tmp_path)
     callback = _by_ports(analysis, 6021, 5001).uid
     first, other = sorted(analysis.sessions, key=lambda s: s.control_uid)
     assert first.announced and not other.announced
@@ -137,6 +179,24 @@ def test_a_job_announcing_nothing_may_own_the_callback_seen_from_its_ack(
     assert not first.callback_from_ack
     assert callback in first.port_tied and callback in other.port_tied  # either's, untold
     assert next(s for s in first.steps if s.step == 2).status == "unknown"
+
+
+def test_the_tied_callback_is_named_in_step_2(tmp_path: Path) -> None:
+    """Step 2 of each job of _beside_a_silent_job names the callback both fit
+    (verify.callback_tie.tied_unnamed); it said "no callback in the capture" though
+    the capture holds it (review64l)."""
+    analysis = _beside_a_silent_job(tmp_path)
+    callback = _by_ports(analysis, 6021, 5001).uid
+    first, other = sorted(analysis.sessions, key=lambda s: s.control_uid)
+    for session, rival in ((first, other), (other, first)):
+        step2 = next(s for s in session.steps if s.step == 2)
+        assert step2.status == "unknown"
+        assert step2.detail.startswith(
+            f"unknown: {callback} 10.77.1.2:6021 -> 10.77.0.1:5001 (first seen at frame 1, "
+            f"carrying nothing) may be this session's callback, but it fits {rival.id} as "
+            "well"), step2.detail
+        assert "no callback in the capture" not in step2.detail
+        assert step2.uids == [callback]
 
 
 def test_the_labs_tcpdump_q_out_capture_cut_reads_the_callback_closing(

@@ -73,7 +73,7 @@ def attach_callbacks_seen_from_ack(sessions: list[Session], control_of: Mapping[
     for conn in ordered:
         pair = (conn.orig_h, conn.resp_h)
         if pair in waiting and conn.uid not in endpoints.claimed and conn.uid not in unsure \
-                and _silent_unopened(conn, config):
+                and silent_unopened(conn, config):
             found.setdefault(pair, []).append(conn)
     for pair, conns in found.items():
         announcing = [session for session in waiting[pair] if session.announced]
@@ -90,7 +90,7 @@ def attach_callbacks_seen_from_ack(sessions: list[Session], control_of: Mapping[
             claim(endpoints, fitting[0], session, "callback")
 
 
-def _silent_unopened(conn: Connection, config: Config) -> bool:
+def silent_unopened(conn: Connection, config: Config) -> bool:
     """No opening of `conn` captured (outcome midstream), nothing it carried either way
     (no payload, none missed, at most a FIN of a side the capture lacks acknowledged:
     Connection.orig/resp_acked_unseen, the bytes one direction's ACKs show of the other,
@@ -107,7 +107,7 @@ def _silent_unopened(conn: Connection, config: Config) -> bool:
 
 
 def _from_ack(conn: Connection, session: Session, stream: NdmpStream | None) -> bool:
-    """Is `conn` (_silent_unopened, from the session's agent to its media server) first
+    """Is `conn` (silent_unopened, from the session's agent to its media server) first
     seen before the session's control stream's first message (else its control
     connection's first packet), and still open at its first announcement (its last
     packet after it), neither end an endpoint the session announced?"""

@@ -44,7 +44,7 @@ def close_only(conn: Connection) -> bool:
     field51-matrix/clean-restore-routed-captured-in-on-media from frame 294 read the
     callback 10.77.1.2:6041 -> 10.77.0.1:5001, its FIN and its ACK of the media
     server's, as a data connection), or, one direction captured, its one side's FIN
-    sent once (_lone_fin_one_way)? Such a connection was open
+    sent once or resent once (_lone_fin_one_way)? Such a connection was open
     before the capture and ends as it begins: it shows its job closing, not a resource
     running (leftover62: a Backup Exec agent closes its callback just before the control
     connection, so a capture starting at the callback's FIN, or at the media server's
@@ -61,15 +61,24 @@ def close_only(conn: Connection) -> bool:
         conn.fin_ts is not None and conn.fin_ts - conn.ts <= CLOSING_SECONDS)
 
 
+# The most FINs a capture of one direction may hold of a close: the first and a resend.
+# verify.stalled reads a FIN resent RESENDS_FOR_STALL (2) times or more, unanswered, as a
+# stall; fewer is no stall, and the ACK that ended the resends such a capture cannot
+# hold (as a capture of both directions holds the ACK of a FIN resent once: a close).
+FINS_OF_A_CLOSE = 2
+
+
 def _lone_fin_one_way(conn: Connection) -> bool:
     """Does the capture hold one side of the connection only (one_sided: its peer's
-    packets none, though that side's ACKs show the peer), that side's FIN sent once?
-    Its peer's ACK of it cannot be in such a capture, so that FIN is as far as its close
-    can show; one not resent is no stall (oneway64: lab/clean-3-resources, the media
-    server's packets only, from frame 10 to 184: the callback 10.77.0.2:6077 ->
-    10.77.0.1:5001 first seen at the media server's ACK of the agent's FIN, which the
-    capture lacks, then its own FIN, was matched by ports as a data connection)."""
-    return one_sided(conn) is not None and len(conn.fin_frames) == 1
+    packets none, though that side's ACKs show the peer), that side's FIN sent once or
+    resent once (FINS_OF_A_CLOSE)? Its peer's ACK of it cannot be in such a capture, so
+    that FIN is as far as its close can show; one resent fewer times than a stall's is
+    no stall (oneway64: lab/clean-3-resources, the media server's packets only, from
+    frame 10 to 184: the callback 10.77.0.2:6077 -> 10.77.0.1:5001 first seen at the
+    media server's ACK of the agent's FIN, which the capture lacks, then its own FIN,
+    was matched by ports as a data connection; review64l: so again with that FIN resent
+    once, "over 4 data connections")."""
+    return one_sided(conn) is not None and len(conn.fin_frames) <= FINS_OF_A_CLOSE
 
 
 def closes_with(conn: Connection, ts: float) -> bool:

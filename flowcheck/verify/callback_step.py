@@ -32,7 +32,7 @@ from flowcheck.verify.attempts import one_way_words, unseen_way
 from flowcheck.verify.before_job import ended_step
 from flowcheck.verify.callback_address import elsewhere_note
 from flowcheck.verify.callback_from_ack import from_ack_words
-from flowcheck.verify.callback_tie import tie_note
+from flowcheck.verify.callback_tie import tie_note, tied_unnamed
 from flowcheck.verify.callback_unreached import (
     callback_allows,
     stopped_at_callback,
@@ -105,6 +105,14 @@ def callback_step(ctx: Context, session: Session, spec: StepSpec, control: Conne
                                    "capture, which started after the control connection "
                                    "had opened", *([UNHELD_BESIDE]
                                                    if control_close_unheld(control) else []))
+        # One of a callback's shape that fits another job as well is named, not "no
+        # callback in the capture" (review64l: callback_from_ack names none then).
+        tied, conns = tied_unnamed(ctx, session)
+        if tied:
+            return make_step(spec, "unknown", [c.uid for c in conns],
+                             [c.first_frame for c in conns],
+                             f"unknown: {tied}; or the callback came before the capture, "
+                             "which started after the control connection had opened")
         return make_step(spec, "unknown",
                          detail="unknown: no callback in the capture, which started after the "
                             "control connection had opened: it may have come before")

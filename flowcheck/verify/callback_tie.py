@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flowcheck.model import Connection, Session
+from flowcheck.frame_names import frame_text
+from flowcheck.model import Connection, Session, endpoint
 from flowcheck.sessions import CALLBACK_SLACK_SECONDS
+from flowcheck.sessions.callback_from_ack import silent_unopened
 from flowcheck.sessions.classify import asked_nothing, connection_outcome, end_of
 from flowcheck.sessions.only_closing import close_ts
 from flowcheck.verify.context import Context
@@ -157,3 +159,32 @@ def _has_own_closing(other: Session, control: Connection) -> bool:
     if connection_outcome(control) != "midstream":
         return False
     return close_ts(control) is not None or bool(other.closing_only)
+
+
+def tied_unnamed(ctx: Context, session: Session) -> tuple[str, list[Connection]]:
+    """(words, connections) for a session with no callback whose tied connections
+    (Session.port_tied: those several sessions fit alike) hold one of a callback's
+    shape, from its agent to its media server (sessions.callback_from_ack.
+    silent_unopened: no opening, nothing carried, agent range to media range), else
+    ("", []). The words "C1 10.77.1.2:6021 -> 10.77.0.1:5001 (first seen at frame 1,
+    carrying nothing) may be this session's callback, but it fits S2 as well ...":
+    callback_from_ack names none when another job between the same hosts, begun before
+    the capture, has no callback either, and step 2 said "no callback in the capture"
+    though that connection is there (review64l: lab-trial17/mtu-blackhole-media from
+    frame 25 beside a second job announcing nothing, the first job's step 2)."""
+    conns = [conn for uid in session.port_tied if (conn := ctx.by_uid.get(uid)) is not None
+             and (conn.orig_h, conn.resp_h) == (session.remote_agent, session.media_server)
+             and silent_unopened(conn, ctx.config)]
+    if not conns:
+        return "", []
+    uids = {conn.uid for conn in conns}
+    others = [other for other in ctx.sessions
+              if other is not session and uids & set(other.port_tied)]
+    one = len(conns) == 1
+    named = " or ".join(f"{conn.uid} {endpoint(conn.orig_h, conn.orig_p)} -> "
+                        f"{endpoint(conn.resp_h, conn.resp_p)} (first seen at "
+                        f"{frame_text(conn.first_frame)}, carrying nothing)" for conn in conns)
+    return (f"{named} may be this session's callback, but {'it fits' if one else 'each fits'} "
+            f"{others_and([other.id for other in others]) or 'another session'} as well (a "
+            "job between the same hosts without a callback of its own), and which job's "
+            f"{'it is' if one else 'each is'} the capture cannot tell"), conns
