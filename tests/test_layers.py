@@ -28,6 +28,7 @@ STAGES: dict[str, int] = {
     "interrupts": 0,
     "arrays": 0, "fields_dataclass": 0, "printable": 0, "utc_times": 0, "tcp_sequence": 0,
     "durations": 0, "doc_files": 0, "frame_names": 0, "setting_words": 0, "heap": 0,
+    "sentence_end": 0,
     "sources": 1,
     "decode": 2,
     "connections": 3,

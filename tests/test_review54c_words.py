@@ -75,7 +75,7 @@ def test_a_capture_cut_after_one_packet_says_packet(
     document = json.loads(capsys.readouterr().out)
     [truncated] = [f for f in document["findings"] if f["code"] == "capture_truncated"]
     assert truncated["message"].endswith(
-        "; the analysis covers the 1 packet read before that point"), truncated["message"]
+        "; the analysis covers the 1 packet read before that point."), truncated["message"]
 
 
 @pytest.mark.parametrize(("seconds", "words"), [

@@ -220,7 +220,7 @@ def test_a_join_of_a_capture_holding_copies_says_which_are_the_join_s(
         f". {count - 81} of them are copies of packets captured earlier in the file, before "
         "the capture's clock stepped back: a capture joined with itself, or two captures of "
         "the same moments joined end to end (`cat`, `mergecap -a`): after the first part the "
-        "time goes back to moments already captured and the same packets come again")
+        "time goes back to moments already captured and the same packets come again.")
 
 
 def test_a_reused_4_tuple_s_copies_read_in_chunks_as_in_one(

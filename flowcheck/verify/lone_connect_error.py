@@ -17,7 +17,7 @@ data_unanswered (its CONNECT request in the capture: connect_said); this one rea
 from the reply alone (its request may be in the direction the capture lacks), as
 fast_connect_error does for resent SYNs, with its guards: the connector opened no other
 connection between the SYN and the reply (opened_between), and the SYN is not as late as
-a resend whose earlier tries the capture lacks (gave_up.resend_reading).
+a resend whose earlier tries the capture lacks (verify.resend_reading).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.sessions.named import CONNECT_REPLIES
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.fast_connect_error import MAY_BE_REJECTED, opened_between
+from flowcheck.verify.resend_reading import AT_ONCE, resend_reading
 from flowcheck.verify.syn_give_up import give_up_words
 
 _ROLE = {"remote_agent": ("agent", "the agent"), "media_server": ("media", "the media server")}
@@ -59,8 +60,6 @@ def lone_syn_error(ctx: Context, session: Session, reply: NdmpMessage
             or conn.rst_frames or conn.icmp_frames or conn.orig_pkts != 1):
         return None
     seconds = max(0.0, reply.ts - conn.syn_ts)
-    # Here, not at the top: gave_up's imports reach verify.replies, which imports this.
-    from flowcheck.verify.gave_up import AT_ONCE, resend_reading  # noqa: PLC0415
     if seconds >= ctx.config.retransmission_timeout or opened_between(ctx, conn, reply.ts) \
             or resend_reading(ctx, conn, seconds) is not None:
         return None

@@ -25,8 +25,9 @@ from flowcheck.durations import span_words
 from flowcheck.model import Connection, Session
 from flowcheck.verify.connect_said import said_of
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix, resend_reading
+from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix
 from flowcheck.verify.refusals import data_refused_fix
+from flowcheck.verify.resend_reading import resend_reading
 from flowcheck.verify.syn_give_up import give_up_words
 
 _RESENDS = "the SYN's resends"

@@ -46,7 +46,7 @@ from flowcheck.verify.filtered import data_moved
 from flowcheck.verify.syn_too_big import syn_too_big_words
 from flowcheck.verify.ttl_exceeded import ttl_exceeded
 from flowcheck.verify.unseen_tries import earlier_tries, earlier_tries_words
-from flowcheck.verify.way_back import lacking_words
+from flowcheck.verify.way_back import answer_way_unseen, lacking_words
 
 
 def lone_syn(ctx: Context, conn: Connection) -> bool:
@@ -252,31 +252,6 @@ def cut_answer_words(conns: Sequence[Connection], words: str,
     return (f"{words} ({'' if counted else f'{syns} SYNs '}over "
             f"{span_words(max(0.0, cut[1].last_ts - first.ts))}; "
             f"{ended_words(cut[0], 'the last', 'it')}, so {RESEND_UNSEEN})")
-
-
-def answer_way_unseen(ctx: Context, conn: Connection) -> tuple[str, str] | None:
-    """(sender, receiver) of the direction the capture lacks that a lone SYN's answer
-    (a SYN-ACK, or the RST or ICMP reject that stops the resends) would travel: the
-    connection's own, or its hosts' under their session's control connection addresses
-    (dual-stack hosts: a callback or data connection over IPv4 beside a control
-    connection over IPv6, captured `-Q in` on the job engine: the lab matrix's seed 109
-    run 44). None when the capture holds that direction."""
-    if ctx.lacks((conn.resp_h, conn.orig_h), conn.ts):
-        return conn.resp_h, conn.orig_h
-    session = ctx.session_of(conn)
-    if session is None:
-        return None
-    if ctx.holds((conn.resp_h, conn.orig_h), conn.ts):
-        return None
-    agents = ctx.host_addresses(session, "agent")
-    media = ctx.host_addresses(session, "media")
-    if conn.orig_h in agents and conn.resp_h in media:
-        way = (session.media_server, session.remote_agent)
-    elif conn.orig_h in media and conn.resp_h in agents:
-        way = (session.remote_agent, session.media_server)
-    else:
-        return None
-    return way if ctx.lacks(way, conn.ts) else None
 
 
 def failed_opening_words(ctx: Context, conn: Connection) -> str:

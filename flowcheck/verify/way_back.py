@@ -263,3 +263,28 @@ def asked_toward_words(conn: Connection, toward: str, none: str | None = None) -
             "looks the same as no answer at all. The retried SYNs show that no SYN-ACK or "
             f"RST reached {conn.orig_h} (an ICMP unreachable may have: TCP resends its SYN "
             "after one, RFC 1122 4.2.3.9): the connection never opened")
+
+
+def answer_way_unseen(ctx: Context, conn: Connection) -> tuple[str, str] | None:
+    """(sender, receiver) of the direction the capture lacks that a lone SYN's answer
+    (a SYN-ACK, or the RST or ICMP reject that stops the resends) would travel: the
+    connection's own, or its hosts' under their session's control connection addresses
+    (dual-stack hosts: a callback or data connection over IPv4 beside a control
+    connection over IPv6, captured `-Q in` on the job engine: the lab matrix's seed 109
+    run 44). None when the capture holds that direction."""
+    if ctx.lacks((conn.resp_h, conn.orig_h), conn.ts):
+        return conn.resp_h, conn.orig_h
+    session = ctx.session_of(conn)
+    if session is None:
+        return None
+    if ctx.holds((conn.resp_h, conn.orig_h), conn.ts):
+        return None
+    agents = ctx.host_addresses(session, "agent")
+    media = ctx.host_addresses(session, "media")
+    if conn.orig_h in agents and conn.resp_h in media:
+        way = (session.media_server, session.remote_agent)
+    elif conn.orig_h in media and conn.resp_h in agents:
+        way = (session.remote_agent, session.media_server)
+    else:
+        return None
+    return way if ctx.lacks(way, conn.ts) else None
