@@ -59,3 +59,25 @@ def test_a_duplicate_address_probe_is_not_read_as_a_host_resolving_its_peer() ->
     assert "resolving a neighbour's address" not in finding.message
     assert "may have failed before it started" not in finding.message
     assert "--remote-agent" not in finding.fix
+
+
+def test_a_cut_short_sample_beside_icmp_copies_says_only_how_many_were_read() -> None:
+    """Each of near_words' leads by its counts (no capture: 5,000 TCP copies past a
+    NEAR_SAMPLE of 4,096 read, 5 ICMP copies besides): a sample both cut short and short
+    of the ICMP copies is "N of the M copies", never "the N TCP copies" (which would say
+    every TCP copy was read) nor "the first N"."""
+    from flowcheck.connections.copy_family import copy_family
+    from flowcheck.connections.relay_copies import RelayCopies
+    from flowcheck.connections.relay_words import near_words
+
+    def lead(read: int, copies: int, icmp: int) -> str:
+        relays = RelayCopies(near_read=read, near_handed=read)
+        return near_words(relays, copies, copy_family(copies), icmp).split(" tell ")[0]
+
+    assert lead(4_096, 5_005, 5) == ("The marks of 4,096 of the 5,005 copies (those read: "
+                                     "not every copy's is)")
+    assert lead(47, 52, 5) == ("The marks of the 47 TCP copies (the 5 copies of ICMP "
+                               "errors are not read)")
+    assert lead(47, 47, 0) == "The copies' marks"
+    assert lead(4_096, 5_000, 0) == ("The marks of 4,096 of the 5,000 copies (those read: "
+                                     "not every copy's is)")

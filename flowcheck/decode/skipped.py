@@ -58,6 +58,9 @@ class Skipped:
 
     flows: Counter[FlowKey] = field(default_factory=Counter)  # IP, not TCP
     ethertypes: Counter[int] = field(default_factory=Counter)  # not IP, on Ethernet
+    # Of ethertypes' ARP: those about the sender's own address, a probe (sender IP
+    # 0.0.0.0) or an announcement (sender IP = target IP), RFC 5227 (capture_contents).
+    arp_own: int = 0
     unknown_links: Counter[int] = field(default_factory=Counter)  # link type not read
     cut: int = 0  # undecodable: the snap length ended the record before the TCP header
     snap: int = 0  # the longest of those records, bytes (the snap length, at least)
@@ -86,6 +89,7 @@ class Skipped:
         if len(self.flows) > MAX_KEYS:
             self.flows = Counter(dict(self.flows.most_common(MAX_KEYS // 2)))
         self.ethertypes.update(other.ethertypes)
+        self.arp_own += other.arp_own
         self.unknown_links.update(other.unknown_links)
         self.cut += other.cut
         self.snap = max(self.snap, other.snap)
@@ -162,6 +166,9 @@ def describe_skipped(batch: PacketBatch, gather: Gather, layers: Layers,
         if ethertype is not None:
             codes, counts = np.unique(ethertype, return_counts=True)
             skipped.ethertypes.update(dict(zip(codes.tolist(), counts.tolist(), strict=True)))
+            if arp is not None and len(arp):
+                own = (arp.sender == 0) | (arp.sender == arp.target)
+                skipped.arp_own += int(np.count_nonzero(own & np.isin(arp.position, plain)))
     skipped_rows = np.flatnonzero(other | (kind == UNDECODABLE))
     marked = cooked_packet_types(batch, skipped_rows)
     if (marked >= 0).any():  # a loopback packet is both sent and arriving: no one way

@@ -283,7 +283,9 @@ def _kinds(captures: list[CaptureInfo], skipped: Skipped) -> list[tuple]:
                   if ethertype not in unread.ETHERTYPES]
     if ethertypes:
         ethertype, count = ethertypes[0]
-        kinds.append((count, lambda said, ethertype=ethertype: _not_ip(said, ethertype)))
+        own = skipped.arp_own if ethertype == ETHERTYPE_ARP else 0
+        kinds.append((count, lambda said, ethertype=ethertype, own=own >= count:
+                      _not_ip(said, ethertype, own)))
     fragments = sum(c.fragments for c in captures)
     if fragments:
         kinds.append((fragments, lambda said: (
@@ -409,7 +411,9 @@ def _flow(said: str, key: FlowKey) -> tuple[str, str, str]:
     return held, "", ""
 
 
-def _not_ip(said: str, ethertype: int) -> tuple[str, str, str]:
+def _not_ip(said: str, ethertype: int, own: bool = False) -> tuple[str, str, str]:
+    """(what the packets of `ethertype` are, why that holds nothing to judge, the fix or
+    ""); own: every one is ARP about the sender's own address (Skipped.arp_own)."""
     if ethertype in MPLS:
         return (f"{said} are MPLS (ethertype 0x{ethertype:04x}) whose payload is not IP",
                 ": a pseudowire (Ethernet over MPLS, VPLS) without a control word, which "
@@ -419,6 +423,13 @@ def _not_ip(said: str, ethertype: int) -> tuple[str, str, str]:
                 "or the agent.")
     name = ETHERTYPES.get(ethertype, f"ethertype 0x{ethertype:04x}" if ethertype > 1500
                           else "802.3 LLC frames")
+    if ethertype == ETHERTYPE_ARP and own:
+        # Probes from 0.0.0.0 and announcements (sender IP = target IP), RFC 5227: a host
+        # checking or claiming an address of its own, no one answering when it is free;
+        # no peer being resolved (IPv4's duplicate address detection: _flow's; review 64o).
+        return (f"{said} are {name}, not IP (each about an address of the sender's own: a "
+                "probe from 0.0.0.0 or an announcement, RFC 5227, a host checking or "
+                "claiming an address before it uses it, not resolving a peer's)", "", "")
     if ethertype == ETHERTYPE_ARP:
         return f"{said} are {name}, not IP", RESOLVING, RESOLVING_FIX
     return f"{said} are {name}, not IP", "", ""
