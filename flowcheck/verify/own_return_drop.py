@@ -56,7 +56,21 @@ def arrived_words(conn: Connection, on: CaptureHostProof) -> str:
     return (f" This capture was taken on {host} ({on.words}), where the SYN-ACKs arrived "
             f"and no ACK left: {host}'s own firewall drops the SYN-ACKs as they arrive (the "
             "packet tap sees arriving packets before the firewall) or its ACKs as they "
-            "leave (the tap sees leaving packets after it).")
+            "leave (the tap sees leaving packets after it)." + segment_words(on))
+
+
+def segment_words(on: CaptureHostProof) -> str:
+    """With its leading space, for a proof of the TTLs alone (not CaptureHostProof.
+    marked): the capture may be on the host's network segment, a bridging (layer 2)
+    firewall between that point and the host keeping the TTL and dropping the SYN-ACKs
+    (review63e's hedge for a capture the TTLs place; review64n: win-cbsynack-agent read
+    "10.68.2.2's own firewall drops" with no other device left); "" when the marks prove
+    the host itself."""
+    if on.marked:
+        return ""
+    return (f" Were this capture taken on {on.host}'s network segment rather than on it "
+            "(the TTLs cannot tell), a bridging (layer 2) firewall between this point and "
+            f"{on.host}, which keeps the TTL, may drop the SYN-ACKs instead.")
 
 
 def windows_words(host: str) -> str:
@@ -87,9 +101,15 @@ def return_fix(ctx: Context, conn: Connection, return_rule: str) -> str:
     if on is not None:
         where = f"On {host} itself ({on.taken_there}: the SYN-ACKs reached it)"
         chains = "in its input chain (and its output chain for the ACKs)"
+        # By the TTLs alone, a bridging firewall before the host too (segment_words).
+        bridging = "" if on.marked else (
+            f" The TTLs cannot tell {host} from its network segment: accept that return "
+            f"traffic also in any bridging (layer 2) firewall between {host} and this "
+            "capture point.")
         if not windows:
-            return f"{where}, {chains}, {accept} {commands}"
-        return f"{where}: {windows_words(host)}; on Linux, {chains}, {accept} {commands}"
+            return f"{where}, {chains}, {accept} {commands}{bridging}"
+        return (f"{where}: {windows_words(host)}; on Linux, {chains}, {accept} "
+                f"{commands}{bridging}")
     if not windows:
         return (f"On {host} (its input chain) and on any firewall between the hosts, "
                 f"{accept} {commands}")
