@@ -44,3 +44,17 @@ def test_synacks_arriving_on_another_interface_name_the_reverse_path_filter() ->
     # Its firewall stays, after it.
     assert "; else, in its input chain (and its output chain for the ACKs)" in found.fix
     assert "bridging" not in found.message + found.fix  # the marks place the host itself
+
+
+def test_a_linux_cooked_capture_on_the_host_gives_no_windows_words() -> None:
+    """The same lab with A's ip_default_ttl 128: its Linux cooked marks prove the capture
+    taken on A itself, so A runs Linux; the fix led "its TTL starts at 128, Windows'
+    default" and Windows Defender Firewall before the netfilter commands."""
+    config = build_config(load_file(FOLDER / "flowcheck.toml"))
+    path = FOLDER / "rpfilter-ttl128-any.pcap"
+    result = analyze(read_traffic([str(path)], config), config)
+    [found] = [f for f in result.findings if f.code == "handshake_incomplete"]
+    assert "its Linux cooked headers mark each SYN" in found.message
+    assert "TTL 128" in found.message  # the capture's TTLs are 128
+    assert "Windows" not in found.fix
+    assert "; else, in its input chain (and its output chain for the ACKs)" in found.fix

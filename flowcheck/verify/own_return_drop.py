@@ -123,12 +123,15 @@ def return_fix(ctx: Context, conn: Connection, return_rule: str) -> str:
     """handshake_incomplete's fix for the return traffic blocked: on the originator
     itself when the capture was taken there (taken_on_originator), else on it and any
     firewall between; the Windows clause first when its TTL starts at 128
-    (starts_at_128), the netfilter commands then "on Linux"."""
+    (starts_at_128), the netfilter commands then "on Linux", unless the Linux cooked
+    marks prove the capture taken on the host itself (a Linux host)."""
     host = conn.orig_h
     on = taken_on_originator(ctx, conn)
     accept = "accept the return traffic of established connections ahead of any drop"
     commands = f"{established_accept('input')}, or {return_rule}."
-    windows = starts_at_128(ctx, host, conn.resp_h)
+    # A Linux cooked capture proven taken on the host itself (its marks) shows it runs
+    # Linux, whatever its TTL (review64n: ip_default_ttl 128 on a Linux host).
+    windows = starts_at_128(ctx, host, conn.resp_h) and not (on is not None and on.marked)
     if on is not None:
         where = f"On {host} itself ({on.taken_there}: the SYN-ACKs reached it)"
         chains = "in its input chain (and its output chain for the ACKs)"
