@@ -182,3 +182,45 @@ def test_a_capture_holding_more_than_the_ndmp_port_drops_the_filter_hedge(
     assert "its first hop" in found.message
     assert "capture filter" not in found.message
     assert found.fix.startswith("Read the agent 10.68.2.2's log at that time")
+
+
+def test_the_first_hop_by_the_ttls_alone_keeps_a_bridging_firewall_and_another_route(
+        results: dict[str, Analysis]) -> None:
+    """The TTLs alone place the router's capture on the agent's first hop (review64n): a
+    bridging (layer 2) firewall between the agent and the router keeps the TTL, and with
+    no connection the agent opened to the media server in the capture its callback may
+    leave by another network card and another first hop (review63e and review64g's
+    hedges for a capture placed on the agent by its TTLs). The first hop's reading said
+    "nothing between them but the agent's link" and "neither ... a device beyond this
+    point is the cause" unhedged."""
+    found = _one(results["router-any-cbdrop"], "step_missing")
+    assert "nothing between them but the agent's link" not in found.message
+    assert ("or the SYN left by another interface of the agent's (its route to 10.68.1.1 "
+            "through another network card and another first hop, which this capture does "
+            "not see), none reached it") in found.message
+    assert found.message.endswith(
+        "its link lost it, or a bridging (layer 2) firewall between the agent and this "
+        "point, which keeps the TTL, dropped it.")
+    assert ("a route that sends it out of another interface of the agent's (`ip route get "
+            "10.68.1.1` on the agent names it)") in found.fix
+    assert "and in any bridging firewall between the agent and this point" in found.fix
+
+
+def test_a_return_drop_placed_by_the_ttls_alone_keeps_a_bridging_firewall(
+        results: dict[str, Analysis]) -> None:
+    """win-cbsynack-agent is placed on the agent by its TTLs alone (Ethernet, no Linux
+    cooked marks): the point may be on its segment, a bridging (layer 2) firewall between
+    it and the agent keeping the TTL (review63e's hedge; review64n: the message said
+    "10.68.2.2's own firewall drops the SYN-ACKs" with no other device left, the fix the
+    agent alone)."""
+    found = _one(results["win-cbsynack-agent"], "handshake_incomplete")
+    assert found.message.endswith(
+        "Were this capture taken on 10.68.2.2's network segment rather than on it (the TTLs "
+        "cannot tell), a bridging (layer 2) firewall between this point and 10.68.2.2, which "
+        "keeps the TTL, may drop the SYN-ACKs instead.")
+    assert found.fix.endswith(
+        "The TTLs cannot tell 10.68.2.2 from its network segment: accept that return traffic "
+        "also in any bridging (layer 2) firewall between 10.68.2.2 and this capture point.")
+    # Taken on the media server nothing places the agent: no such words.
+    other = _one(results["win-cbsynack-media"], "handshake_incomplete")
+    assert "bridging" not in other.message + other.fix

@@ -48,32 +48,57 @@ def first_hop_words(ctx: Context, session: Session, ttl: int, *,
     """step_missing's words for first_hop_ttl's `ttl` (leading ". ", no full stop).
     filtered: the capture holds nothing but the NDMP port's TCP, its filter unrecorded,
     so a 'port 10000' filter may have kept the SYNs out (callback_unreached.filter_unless,
-    review64g's reading for a capture on either host), said first."""
+    review64g's reading for a capture on either host), said first. The TTLs alone place
+    the point (review63e, review64g, as for a capture on the agent by its TTLs,
+    callback_unreached.unsent_words): a bridging (layer 2) firewall between the agent and
+    this point keeps the TTL, so it is named beside the agent; and with no connection the
+    agent opened to the media server in the capture (other_route), its route there may
+    leave by another interface and another first hop, which this point does not see."""
     agent = session.remote_agent
-    seen = (f"no SYN of the callback is in it, so, unless "
-            f"{filter_unless(ctx.config.ndmp_port)}, none reached it and " if filtered else
-            "no SYN of the callback reached it, so ")
+    unless = ([filter_unless(ctx.config.ndmp_port)] if filtered else []) + (
+        [f"the SYN left by another interface of the agent's (its route to "
+         f"{session.media_server} through another network card and another first hop, "
+         "which this capture does not see)"] if other_route(ctx, session) else [])
+    seen = (f"no SYN of the callback is in it, so, unless {' or '.join(unless)}, none "
+            "reached it and " if unless else "no SYN of the callback reached it, so ")
     return (f". This capture was taken on a router or bridge between the hosts, its "
             "several interfaces at once (capture_duplicates), which the agent's packets "
-            f"reach with {ttl_word(agent)} {ttl}, an initial value: its first hop, nothing "
-            "between them but the agent's link; it holds each packet arriving there: "
+            f"reach with {ttl_word(agent)} {ttl}, an initial value: its first hop, no router "
+            "between them; it holds each packet arriving there: "
             f"{seen}neither the media server's firewall nor a device beyond this point is "
             "the cause: the agent never sent the callback SYN out (its own firewall's "
             "output rule dropping or rejecting it, or its connect failing locally: its log "
-            "says which) or its link lost it")
+            "says which), its link lost it, or a bridging (layer 2) firewall between the "
+            "agent and this point, which keeps the TTL, dropped it")
+
+
+def other_route(ctx: Context, session: Session) -> bool:
+    """May the agent's route to the media server leave by an interface whose first hop
+    is not this capture's device? Yes when the capture holds no connection the agent
+    opened to the media server (whose SYN took that route through this point; the
+    control connection's packets answer, and may keep to their address's interface by a
+    policy rule: review64g's otherif-agent, callback_unreached's _other_route)."""
+    return not any(c.orig_h == session.remote_agent and c.resp_h == session.media_server
+                   for c in ctx.connections)
 
 
 def first_hop_fix(ctx: Context, session: Session, *, filtered: bool = False) -> str:
-    """The fix for first_hop_words: the agent's log, then its own outbound rules; its
-    link; no other capture point but the unfiltered capture a possible filter asks for
-    first (filtered: as for first_hop_words)."""
+    """The fix for first_hop_words: the agent's log, then its own outbound rules (and a
+    bridging firewall before this point, and, by other_route, a route out of another
+    interface); its link; no other capture point but the unfiltered capture a possible
+    filter asks for first (filtered: as for first_hop_words)."""
     agent = session.remote_agent
     first = f"{filter_first(ctx.config.ndmp_port)}; else read" if filtered else "Read"
+    routed = "" if not other_route(ctx, session) else (
+        f", or, timed out, a route that sends it out of another interface of the "
+        f"agent's (`ip route get {session.media_server}` on the agent names it)")
     return (f"{first} the agent {agent}'s log at that time: a connect that failed "
             "\"Connection refused\" or timed out with no SYN in this capture is its own "
-            f"firewall's output rule (a reject or a drop): allow TCP from {agent} to "
+            f"firewall's output rule (a reject or a drop){routed}: allow TCP from {agent} to "
             f"{session.media_server} ports {ctx.ranges('media')} in the agent's own outbound "
-            "rules (this capture, taken on its first hop, holds every SYN that left it); "
+            "rules (this capture, taken on its first hop, holds every SYN that left it by "
+            "this way), and in any bridging firewall between the agent and this point (the "
+            "TTLs cannot tell one from the agent's link); "
             "a failed connect \"Cannot assign requested address\" or \"no free port\" means "
             "it had no source port to send the callback from; with neither in its log, "
             f"check the agent's link (its interface's error counters){OTHER_PRODUCT_FIX}.")

@@ -116,7 +116,7 @@ def handshake_incomplete(ctx: Context, session: Session | None, conn: Connection
     ctx.add("handshake_incomplete",
             f"{head}: the return traffic is blocked, typically by a stateless rule."
             + (f" And {other}, an address the routers between them may not route back "
-               "to." if other else "") + ("" if on is None else arrived_words(conn, on)),
+               "to." if other else "") + ("" if on is None else arrived_words(ctx, conn, on)),
             return_fix(ctx, conn, return_rule), session=session, conn=conn,
             cause=cause, subject=subject)
 
