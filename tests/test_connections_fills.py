@@ -414,6 +414,12 @@ HOST_TOOL_COPIES = {
     # both hosts' tcpdump -i any (SLL) merged, a router between (field check 78, seed 141
     # run 0): each packet at both hosts, the agent's RST too.
     "captures/field78-matrix/dual-restore-agent-killed-routed-both-sll.pcap.gz",
+    # both hosts' tcpdump -i any (SLL) merged, 1% of the frames deleted (field check 79,
+    # seed 142 run 18): each packet at both hosts.
+    "captures/field79-matrix/dual-data-icmp-rejected-restore-tlsstart-both-sll-loss.pcap.gz",
+    # tcpdump -i any on a router (newuser68 item 5): each forwarded packet on the ingress
+    # and the egress interface, the egress copy one TTL lower.
+    "captures/newuser68b/router-any-cbdrop.pcap.gz",
 }
 
 # Two capture points' files merged on a path that also lost packets (field check 37: 40%
