@@ -386,6 +386,10 @@ def test_firewall_json_rules_are_commands_ending_with_return_traffic_both_ways(
     text = capsys.readouterr().out.splitlines()  # the comments: text only, lines of their own
     assert sum(line.startswith("# return traffic of these connections") for line in text) == 4
     assert sum(line.startswith("# on a firewall or router between them") for line in text) == 2
+    # The return rules are printed last but inserted at the head (nft insert, iptables -I):
+    # not "come last", which newuser68 read as their place in the chain.
+    assert sum(line.endswith("the return-traffic rules listed last)") for line in text) == 2
+    assert not any("come last" in line for line in text)
     # Each forward section says both directions must cross the device (newuser68 item 3:
     # on a router that carried the replies alone, the SYN-ACKs matched no ct state).
     states = [i for i, line in enumerate(text) if line.startswith(

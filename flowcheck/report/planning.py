@@ -64,8 +64,10 @@ def render_firewall(rules: dict[str, dict[str, list[str]]], config: Config,
                          RETURN_COMMENT[target], *ends[basics:], *firewalld]:
                 console.print(line, highlight=False, markup=False, soft_wrap=True)
         if (forward or {}).get(target):
+            # "listed last": nft and iptables insert each rule at the head, so the return
+            # rules end first in the chain; accepts alone, their order matters not.
             console.print("[bold]# on a firewall or router between them (its forward chain; "
-                          "the return-traffic rules come last)[/]")
+                          "the return-traffic rules listed last)[/]")
             console.print(FORWARD_STATE_COMMENT, highlight=False, markup=False,
                           soft_wrap=True)
             for line in forward[target]:  # type: ignore[index]
