@@ -241,9 +241,10 @@ def opener_unknown(conn: Connection, session: Session, config: Config,
 def lone_syn_given_up(conn: Connection, capture_end: float, rto: float) -> bool:
     """One SYN, no answer, never resent although the capture went on for the
     retransmission timeout `rto` (seconds) after it: its connector gave up at once. A
-    connect ends so after its last SYN retry (Linux: 6 retries over about a minute,
-    RFC 6298 5.7), so when its announcement came before the capture it may be an earlier
-    job's attempt as well as this job's (trial 15: a previous run's last retry)."""
+    connect ends so after its last SYN retry (Linux: 6 retries over about two minutes,
+    Windows: 2 to 4 over 21 to 31 s, verify.syn_give_up; RFC 6298 5.7), so when its
+    announcement came before the capture it may be an earlier job's attempt as well as
+    this job's (trial 15: a previous run's last retry)."""
     return (connection_outcome(conn) == "unanswered" and len(conn.syn_frames) == 1
             and conn.syn_retries == 0 and capture_end - conn.last_ts >= rto)
 
