@@ -28,12 +28,16 @@ def test_a_listen_closed_on_says_the_range_first_and_no_hang() -> None:
     assert missing.frames == [165]
     assert "fd77::1's FIN (frame 166) acknowledged one sequence number" in missing.message
     assert "hung" not in missing.fix
+    # The full range, held on the agent's IPv4 address, is the step's stop
+    # (verify.range_stops.range_owners), so its fix is the stop's, as on one stack.
     assert missing.fix.startswith(
         "Widen the agent range 6001-6002 (agent range) first, to at least 3 ports "
-        "(range_too_small: too few for the job, likely why the request went unanswered), "
-        "and open the widened range in the firewall. If the job still fails with the range "
-        "widened: see the log of the NDMP service on fd77:1::2 at that time: it closed the "
-        "control connection with no reply to the request reaching fd77::1 (its FIN, which "
-        "fd77::1's acknowledged, so it did not hang)"), missing.fix
+        "(Backup Exec: \"Enable remote agent TCP dynamic port range\""), missing.fix
+    assert "it had no port left for the next resource's data port, likely why step 3 " \
+           "failed" in missing.fix
+    assert "If the job still fails with the range widened: see the log of the NDMP service " \
+           "on fd77:1::2 at that time: it closed the control connection with no reply to the " \
+           "request reaching fd77::1 (its FIN, which fd77::1's acknowledged, so it did not " \
+           "hang)" in missing.fix
     [small] = [f for f in analysis.findings if f.code == "range_too_small"]
     assert "needs at least 3 there" in small.message

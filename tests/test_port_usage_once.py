@@ -49,8 +49,8 @@ def test_every_reader_shares_one_walk(monkeypatch: pytest.MonkeyPatch) -> None:
     walked = len(read)
     assert walked > 0 and usage["agent"]
     every = port_usage(ctx, refused=True)
-    uses = held_uses(ctx, "agent", AGENT, max(c.ts for c in ctx.connections))
-    full_range(ctx, "agent", AGENT, ctx.connections[0].ts, ctx.connections[0].ts)
+    uses = held_uses(ctx, "agent", {AGENT}, max(c.ts for c in ctx.connections))
+    full_range(ctx, "agent", {AGENT}, ctx.connections[0].ts, ctx.connections[0].ts)
     assert len(read) == walked, read  # before: one walk per reading
     assert port_usage(ctx) is usage and port_usage(ctx, refused=True) is every
     assert sum(len(spans) for spans in every["agent"].values()) >= \

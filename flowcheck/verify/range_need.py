@@ -39,7 +39,7 @@ from flowcheck.plan import callback_source_ports, ports_per_job
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.range_retries import retried, retry_words, shown_resources, superseded
 from flowcheck.verify.range_stop import RangeStop
-from flowcheck.verify.range_stops import held_uses
+from flowcheck.verify.range_stops import held_uses, range_owners
 
 
 @fields_dataclass(frozen=True, slots=True)
@@ -68,7 +68,8 @@ def stopped_need(ctx: Context, which: str, host: str,
     mine = _first_per_session([stop for stop in stops if stop.host == host])
     # Once per stop (each reads every connection's ports: range_stops.port_usage), not
     # once per pair of stops.
-    uses = {stop.session: held_uses(ctx, which, host, stop.ts) for stop in mine}
+    uses = {stop.session: held_uses(ctx, which, range_owners(
+        ctx, ctx.session_by_id[stop.session], host), stop.ts) for stop in mine}
     needed = {stop.session: _still_needed(ctx, which, stop, uses[stop.session])
               for stop in mine}
     best = _best(ctx, mine, uses, needed, {})

@@ -120,15 +120,17 @@ def merged_uses(spans: list[tuple[float, float, Connection]]
     return [(start, end, conn) for start, end, conn in merged]
 
 
-def held_uses(ctx: Context, which: str, host: str, ts: float) -> list[tuple[int, Connection]]:
-    """(port, the connection that began the use) of each use of a port of `host`'s
-    `which` range in use or held (port_hold_seconds after its end) at `ts` (seconds):
+def held_uses(ctx: Context, which: str, owners: set[str], ts: float
+              ) -> list[tuple[int, Connection]]:
+    """(port, the connection that began the use) of each use of a port of the `which`
+    range of the host with addresses `owners` (range_owners) in use or held
+    (port_hold_seconds after its end) at `ts` (seconds):
     a port used again within the hold counts once per use (full_range names only the
     last), as range_too_small's peak counts it."""
     ranges = getattr(ctx.config, f"{which}_range")
     hold = ctx.config.port_hold_seconds
     return sorted(((port, conn) for (owner, port), spans in port_usage(ctx)[which].items()
-                   if owner == host and holds_port(ranges, port)
+                   if owner in owners and holds_port(ranges, port)
                    for start, end, conn in merged_uses(spans) if start <= ts <= end + hold),
                   key=lambda use: (use[0], use[1].first_frame))
 
@@ -139,18 +141,32 @@ def refused_listener(conn: Connection, side: tuple[str, int]) -> bool:
     return side == (conn.resp_h, conn.resp_p) and connection_outcome(conn) == "refused"
 
 
-def full_range(ctx: Context, which: str, host: str, start: float, end: float
+def range_owners(ctx: Context, session: Session, host: str) -> set[str]:
+    """Every address of `host` whose ports draw on its range: where `host` is the
+    session's agent or media server, each address of that host (Context.host_addresses:
+    a dual-stack host's control connection over IPv6 and its callback and data
+    connections over IPv4 hold one range; looked up by the control address alone, lab
+    matrix seed 140 run 11's full agent range, held on 10.77.1.2, was not read at the
+    DATA_LISTEN fd77:1::2 left unanswered); else `host` alone."""
+    if host == session.remote_agent:
+        return ctx.host_addresses(session, "agent") | {host}
+    if host == session.media_server:
+        return ctx.host_addresses(session, "media") | {host}
+    return {host}
+
+
+def full_range(ctx: Context, which: str, owners: set[str], start: float, end: float
                ) -> tuple[tuple[int, Connection, float], ...] | None:
-    """(port, connection, its last second) for every usable port of `host`'s `which`
-    range, each in use or held (port_hold_seconds after its connection's last packet)
-    through all of [start, end] by a connection of the capture, in port order; None when
-    a port of the range is not so held then (it was free: no evidence), or the range
-    holds more ports than the capture shows the host using."""
+    """(port, connection, its last second) for every usable port of the `which` range of the host
+    with addresses `owners` (range_owners), each in use or held (port_hold_seconds after its
+    connection's last packet) through all of [start, end] by a connection of the capture, in
+    port order; None when a port of the range is not so held then (it was free: no evidence), or
+    the range holds more ports than the capture shows the host using."""
     ranges = getattr(ctx.config, f"{which}_range")
     size = usable_ports(ranges, ctx.config.ndmp_port)
     hold = ctx.config.port_hold_seconds
     ports = {port: spans for (owner, port), spans in port_usage(ctx)[which].items()
-             if owner == host and holds_port(ranges, port)}
+             if owner in owners and holds_port(ranges, port)}
     if not size or len(ports) < size:
         return None
     held = []
@@ -171,7 +187,7 @@ def listen_stop(ctx: Context, session: Session, host: str, request_words: str,
     answered (step 3 missing) when its range was full as the request came; None
     otherwise (no range known for the host, a port free)."""
     which = _role(ctx, session, host)
-    held = full_range(ctx, which, host, ts, ts) if which else None
+    held = full_range(ctx, which, range_owners(ctx, session, host), ts, ts) if which else None
     if which is None or held is None:
         return None
     return _stop(ctx, session, 3, which, host, (ts, frame, request_words), held, ts)
@@ -188,9 +204,10 @@ def callback_stop(ctx: Context, session: Session, opened: float,
     if ctx.profile.callback != "connection" or due is None:
         return None
     host = session.remote_agent
-    if _calls_back_outside(ctx, host):
+    owners = range_owners(ctx, session, host)
+    if _calls_back_outside(ctx, owners):
         return None
-    held = full_range(ctx, "agent", host, opened, due[0])
+    held = full_range(ctx, "agent", owners, opened, due[0])
     if held is None:
         return None
     return _stop(ctx, session, 2, "agent", host,
@@ -211,38 +228,39 @@ def connect_stop(ctx: Context, session: Session, host: str, ts: float, frame: in
     as the third DATA_LISTEN's endpoint came, read "allow TCP ... in its outbound rules"
     first."""
     which = _role(ctx, session, host)
-    if which is None or _connects_outside(ctx, host, which):
+    owners = range_owners(ctx, session, host)
+    if which is None or _connects_outside(ctx, owners, which):
         return None
-    held = full_range(ctx, which, host, ts, ts)
+    held = full_range(ctx, which, owners, ts, ts)
     if held is None:
         return None
     return _stop(ctx, session, 4, which, host, (ts, frame, what), held, ts)
 
 
-def _connects_outside(ctx: Context, host: str, which: str) -> bool:
-    """Does a data connection of the capture leave `host` from a port outside its
-    `which` range? Then its data connections do not draw on the range, and a full range
-    is no cause of one never tried (review62b's rule in _calls_back_outside)."""
-    return _leaves_outside(ctx, host, getattr(ctx.config, f"{which}_range"),
+def _connects_outside(ctx: Context, owners: set[str], which: str) -> bool:
+    """Does a data connection of the capture leave the host (its addresses `owners`) from a port
+    outside its `which` range? Then its data connections do not draw on the range, and a full
+    range is no cause of one never tried (review62b's rule in _calls_back_outside)."""
+    return _leaves_outside(ctx, owners, getattr(ctx.config, f"{which}_range"),
                            (uid for session in ctx.sessions for uid in session.data_connections))
 
 
-def _calls_back_outside(ctx: Context, host: str) -> bool:
-    """Does a callback of the capture come from `host` on a port outside its agent range
-    (port_outside_agent_range: the OS's port, not the range's)? Then its callbacks do not
-    draw on the range, and a full range is no cause of one that never came (review62b:
-    agent-range-small's callback from 45350 and a later job's missing callback, merged,
-    read "likely because its agent range 6001-6002 had no port left")."""
-    return _leaves_outside(ctx, host, ctx.config.agent_range,
+def _calls_back_outside(ctx: Context, owners: set[str]) -> bool:
+    """Does a callback of the capture come from the host (its addresses `owners`) on a port outside
+    its agent range (port_outside_agent_range: the OS's port, not the range's)? Then its
+    callbacks do not draw on the range, and a full range is no cause of one that never came
+    (review62b: agent-range-small's callback from 45350 and a later job's missing callback,
+    merged, read "likely because its agent range 6001-6002 had no port left")."""
+    return _leaves_outside(ctx, owners, ctx.config.agent_range,
                            (session.callback_uid for session in ctx.sessions
                             if session.callback_uid))
 
 
-def _leaves_outside(ctx: Context, host: str, ranges: tuple[PortRange, ...],
+def _leaves_outside(ctx: Context, owners: set[str], ranges: tuple[PortRange, ...],
                     uids: Iterable[str]) -> bool:
-    """Does one of the connections `uids` (those the capture holds) leave `host` from a
-    source port outside `ranges`?"""
-    return any(conn is not None and conn.orig_h == host and not holds_port(ranges, conn.orig_p)
+    """Does one of the connections `uids` (those the capture holds) leave an address of
+    `owners` from a source port outside `ranges`?"""
+    return any(conn is not None and conn.orig_h in owners and not holds_port(ranges, conn.orig_p)
                for conn in map(ctx.by_uid.get, uids))
 
 

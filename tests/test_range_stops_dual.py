@@ -1,0 +1,43 @@
+"""A step that stopped on a full range is tied to it on a dual-stack pair as on a
+single-stack one (verify.range_stops.range_owners).
+
+captures/field77-matrix/restore-agent-range-of-two-agent-closed-on-listen-dual-in-on-agent
+(lab matrix seed 140 run 11): control fd77::1 -> fd77:1::2, callback and data connection
+over IPv4, the agent range 6001-6002 held on 10.77.1.2 (C2 on 6002, C3 on 6001) as the
+second DATA_LISTEN (frame 165) came. Looked up by the control address alone, no full
+range was read there: step 3 named no range and range_too_small was tied to no step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowcheck.config import build_config, load_file
+from flowcheck.pipeline import Analysis, analyze, read_traffic
+
+CASE = (Path(__file__).resolve().parent.parent / "captures" / "field77-matrix"
+        / "restore-agent-range-of-two-agent-closed-on-listen-dual-in-on-agent")
+
+
+@pytest.fixture(scope="module")
+def result() -> Analysis:
+    config = build_config(load_file(CASE.with_suffix(".toml")))
+    return analyze(read_traffic([str(CASE.with_suffix(".pcap.gz"))], config), config)
+
+
+def test_the_listen_on_a_dual_stack_pair_names_the_range_held_on_ipv4(result) -> None:  # noqa: ANN001
+    """Step 3 names the full range, its ports held on the agent's IPv4 address, and its
+    fix widens it first; range_too_small is tied to the step (its frames and words)."""
+    [missing] = [f for f in result.findings if f.code == "step_missing"]
+    assert "never answered by fd77:1::2, likely because its agent range 6001-6002 had " \
+           "no port left" in missing.message
+    assert "both ports of 6001-6002 (agent range) in use or held (60 s after use) as the " \
+           "request came: C3 on 6001 (ended" in missing.message
+    assert "C2 on 6002 (open)" in missing.message
+    assert "likely why step 3 failed" in missing.fix
+    [small] = [f for f in result.findings if f.code == "range_too_small"]
+    assert 165 in small.frames
+    assert "fd77:1::2 needed 3 ports of the range at once" in small.message
+    assert "step 3 of session S1 (step_missing)" in small.message
