@@ -292,3 +292,45 @@ def test_the_linux_cooked_marks_on_the_listener_give_no_windows_words(
     assert "else: on 10.68.2.2 itself (" in found.fix
     assert "Windows" not in found.fix
     assert "before any drop rule: accept the connection from 10.68.1.1" in found.fix
+
+
+def _agents_link(tmp_path: Path, *, cooked: bool) -> Path:
+    """router-any-cbdrop's copies on the agent's side of the router (interface index 3:
+    the agent's packets at TTL 128, the media server's at 63) as a capture taken on the
+    agent: Ethernet (placed by the TTLs alone), or Linux cooked with the agent's packets
+    marked outgoing (4) and the media server's to it (0)."""
+    plain = tmp_path / "router.pcap"
+    plain.write_bytes(gzip.decompress((CASES / "router-any-cbdrop.pcap.gz").read_bytes()))
+    frames = []
+    for ts, frame in read_pcap(plain):
+        if frame[4:8] != struct.pack(">I", 3):
+            continue
+        ip = frame[20:]
+        if not cooked:
+            frames.append((ts, link_frame(ip)))
+            continue
+        kind = 4 if ip[12:16] == bytes([10, 68, 2, 2]) else 0
+        frames.append((ts, frame[:10] + bytes([kind]) + frame[11:]))
+    return write_pcap(tmp_path / f"agent-{cooked}.pcap", frames, 276 if cooked else 1)
+
+
+def test_the_callback_unsent_from_a_windows_agent_gets_windows_words(
+        tmp_path: Path) -> None:
+    """Taken on the agent (its TTL 128, by the TTLs alone): its own outbound rules get
+    Windows' words (verify.callback_unreached.unsent_fix gave the rules' words alone);
+    the same capture with the agent's Linux cooked marks: none (it runs Linux)."""
+    found = _one(_analysis(_agents_link(tmp_path, cooked=False), "router-any-cbdrop"),
+                 "step_missing")
+    assert "This capture was taken on the agent 10.68.2.2" in found.message
+    assert ("taken on the agent, sees its leaving packets only after them, so a SYN they "
+            "drop is not in it), and in any bridging firewall between the agent and this "
+            "capture point (the TTLs cannot tell the agent from its segment); the agent's "
+            "TTL starts at 128, Windows' default (a hint, not proof): on Windows, "
+            "`Get-NetFirewallRule -Direction Outbound -Action Block -Enabled True`"
+            ) in found.fix
+    marked = _one(_analysis(_agents_link(tmp_path, cooked=True), "router-any-cbdrop"),
+                  "step_missing")
+    assert "This capture was taken on the agent 10.68.2.2" in marked.message
+    assert "its Linux cooked headers" in marked.message
+    assert "in the agent's own outbound rules" in marked.fix
+    assert "Windows" not in marked.fix
