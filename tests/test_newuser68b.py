@@ -224,3 +224,113 @@ def test_a_return_drop_placed_by_the_ttls_alone_keeps_a_bridging_firewall(
     # Taken on the media server nothing places the agent: no such words.
     other = _one(results["win-cbsynack-media"], "handshake_incomplete")
     assert "bridging" not in other.message + other.fix
+
+
+def test_a_windows_agents_own_outbound_drop_of_the_callback_gets_windows_words(
+        results: dict[str, Analysis]) -> None:
+    """The agent's packets reach its first hop at TTL 128: the fix that sends the user to
+    the agent's own outbound rules gives Windows' words, hedged (verify.windows_host; it
+    gave the rules' words and nft's alone), before the connect failing for want of a
+    source port."""
+    found = _one(results["router-any-cbdrop"], "step_missing")
+    assert ("the agent's TTL starts at 128, Windows' default (a hint, not proof): on "
+            "Windows, `Get-NetFirewallRule -Direction Outbound -Action Block -Enabled True` "
+            "lists Windows Defender Firewall's outbound block rules") in found.fix
+    for words in ("third-party endpoint firewall", "event 5152",
+                  "netsh advfirewall firewall show rule name=all dir=out"):
+        assert words in found.fix
+    assert (found.fix.index("in the agent's own outbound rules")
+            < found.fix.index("Get-NetFirewallRule")
+            < found.fix.index("Cannot assign requested address"))
+
+
+def test_a_windows_listeners_own_firewall_gets_windows_words_before_linuxs(
+        results: dict[str, Analysis]) -> None:
+    """Taken on the agent (TTL 128), the SYNs to 6002 unanswered: the fix for its own
+    firewall gives Windows' inbound words, hedged, then the input and output chains "on
+    Linux" (it gave the netfilter words alone); the media server's capture places
+    nothing on the agent: no such words."""
+    found = _one(results["slow3-agent"], "data_unanswered")
+    assert ("else: on 10.68.2.2 itself (this capture was taken there or on its network "
+            "segment, as the TTLs show): its TTL starts at 128, Windows' default (a hint, "
+            "not proof): on Windows, `Get-NetFirewallRule -Direction Inbound -Action Block "
+            "-Enabled True` lists Windows Defender Firewall's inbound block rules"
+            ) in found.fix
+    assert ("; on Linux, before any drop rule, accept the connection from 10.68.1.1 to "
+            "ports 6001-6100") in found.fix
+    for words in ("third-party endpoint firewall", "event 5152",
+                  "netsh advfirewall firewall show rule name=all dir=in"):
+        assert words in found.fix
+    media = _one(results["slow3-media"], "data_unanswered")
+    assert "Windows" not in media.fix
+
+
+def _as_cooked(name: str, host: bytes, tmp_path: Path) -> Path:
+    """The case's Ethernet frames as a Linux cooked (LINUX_SLL2) capture taken on `host`
+    (its IPv4 address): its packets marked outgoing (4), the others to it (0), one
+    interface, index 2."""
+    plain = tmp_path / f"{name}.pcap"
+    plain.write_bytes(gzip.decompress((CASES / f"{name}.pcap.gz").read_bytes()))
+    cooked = []
+    for ts, frame in read_pcap(plain):
+        assert frame[12:14] == b"\x08\x00"  # IPv4, no VLAN tag
+        ip = frame[14:]
+        kind = 4 if ip[12:16] == host else 0
+        header = struct.pack(">HHIHBB8s", 0x0800, 0, 2, 1, kind, 6, frame[6:12] + b"\0\0")
+        cooked.append((ts, header + ip))
+    return write_pcap(tmp_path / f"{name}-cooked.pcap", cooked, 276)
+
+
+def test_the_linux_cooked_marks_on_the_listener_give_no_windows_words(
+        tmp_path: Path) -> None:
+    """slow3-agent as a Linux cooked capture taken on 10.68.2.2 (its marks): the host runs
+    Linux whatever its TTL of 128 (review64n's exception, as for the return drop), so its
+    own firewall's fix gives the netfilter words alone."""
+    path = _as_cooked("slow3-agent", bytes([10, 68, 2, 2]), tmp_path)
+    found = _one(_analysis(path, "slow3-agent"), "data_unanswered")
+    assert "10.68.2.2's own firewall drops them" in found.message
+    assert "else: on 10.68.2.2 itself (" in found.fix
+    assert "Windows" not in found.fix
+    assert "before any drop rule: accept the connection from 10.68.1.1" in found.fix
+
+
+def _agents_link(tmp_path: Path, *, cooked: bool) -> Path:
+    """router-any-cbdrop's copies on the agent's side of the router (interface index 3:
+    the agent's packets at TTL 128, the media server's at 63) as a capture taken on the
+    agent: Ethernet (placed by the TTLs alone), or Linux cooked with the agent's packets
+    marked outgoing (4) and the media server's to it (0)."""
+    plain = tmp_path / "router.pcap"
+    plain.write_bytes(gzip.decompress((CASES / "router-any-cbdrop.pcap.gz").read_bytes()))
+    frames = []
+    for ts, frame in read_pcap(plain):
+        if frame[4:8] != struct.pack(">I", 3):
+            continue
+        ip = frame[20:]
+        if not cooked:
+            frames.append((ts, link_frame(ip)))
+            continue
+        kind = 4 if ip[12:16] == bytes([10, 68, 2, 2]) else 0
+        frames.append((ts, frame[:10] + bytes([kind]) + frame[11:]))
+    return write_pcap(tmp_path / f"agent-{cooked}.pcap", frames, 276 if cooked else 1)
+
+
+def test_the_callback_unsent_from_a_windows_agent_gets_windows_words(
+        tmp_path: Path) -> None:
+    """Taken on the agent (its TTL 128, by the TTLs alone): its own outbound rules get
+    Windows' words (verify.callback_unreached.unsent_fix gave the rules' words alone);
+    the same capture with the agent's Linux cooked marks: none (it runs Linux)."""
+    found = _one(_analysis(_agents_link(tmp_path, cooked=False), "router-any-cbdrop"),
+                 "step_missing")
+    assert "This capture was taken on the agent 10.68.2.2" in found.message
+    assert ("taken on the agent, sees its leaving packets only after them, so a SYN they "
+            "drop is not in it), and in any bridging firewall between the agent and this "
+            "capture point (the TTLs cannot tell the agent from its segment); the agent's "
+            "TTL starts at 128, Windows' default (a hint, not proof): on Windows, "
+            "`Get-NetFirewallRule -Direction Outbound -Action Block -Enabled True`"
+            ) in found.fix
+    marked = _one(_analysis(_agents_link(tmp_path, cooked=True), "router-any-cbdrop"),
+                  "step_missing")
+    assert "This capture was taken on the agent 10.68.2.2" in marked.message
+    assert "its Linux cooked headers" in marked.message
+    assert "in the agent's own outbound rules" in marked.fix
+    assert "Windows" not in marked.fix

@@ -29,6 +29,7 @@ from flowcheck.model import Allows, Connection, Session
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.context import Context
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
+from flowcheck.verify.windows_host import outbound_words, windows_host
 
 
 def taken_on_media_server(ctx: Context, session: Session) -> str:
@@ -96,7 +97,9 @@ def unsent_fix(ctx: Context, session: Session, *, filtered: bool = False) -> str
     refused or timed-out connect (and a bridging firewall before the capture point, and
     a route out of another interface, by the TTLs alone), its range for a connect with
     no source port; no other capture point but the unfiltered capture a possible filter
-    asks for first (filtered: as for unsent_words)."""
+    asks for first (filtered: as for unsent_words); Windows' outbound rules first when the
+    agent's TTL starts at 128 (verify.windows_host.outbound_words: newuser68b), unless
+    the Linux cooked marks prove the capture taken on the agent."""
     segment = "" if _marked(ctx, session) else (
         ", and in any bridging firewall between the agent and this capture point (the "
         "TTLs cannot tell the agent from its segment)")
@@ -104,12 +107,17 @@ def unsent_fix(ctx: Context, session: Session, *, filtered: bool = False) -> str
     routed = "" if not _other_route(ctx, session) else (
         f", or, timed out, a route that sends it out of another interface of the "
         f"agent's (`ip route get {session.media_server}` on the agent names it)")
+    # Windows' outbound rules (verify.windows_host), unless the marks prove Linux.
+    windows = (f"; {outbound_words(session.remote_agent)}" if windows_host(
+        ctx, session.remote_agent, session.media_server, linux=_marked(ctx, session))
+        else "")
     return (f"{first} the agent {session.remote_agent}'s log at that time: a connect that "
             "failed \"Connection refused\" or timed out with no SYN in this capture is its "
             f"own firewall's output rule (a reject or a drop){routed}: allow TCP from "
             f"{session.remote_agent} to {session.media_server} ports {ctx.ranges('media')} "
             "in the agent's own outbound rules (this capture, taken on the agent, sees its "
-            f"leaving packets only after them, so a SYN they drop is not in it){segment}; "
+            f"leaving packets only after them, so a SYN they drop is not in it){segment}"
+            f"{windows}; "
             "a failed connect \"Cannot assign requested address\" or \"no free port\" means "
             f"it had no source port to send the callback from{OTHER_PRODUCT_FIX}.")
 

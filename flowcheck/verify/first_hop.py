@@ -27,6 +27,7 @@ from flowcheck.verify.callback_unreached import filter_first, filter_unless
 from flowcheck.verify.context import Context
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
 from flowcheck.verify.ttl import own_ttls, ttl_word
+from flowcheck.verify.windows_host import outbound_words, windows_host
 
 
 def first_hop_ttl(ctx: Context, session: Session) -> int | None:
@@ -86,19 +87,25 @@ def first_hop_fix(ctx: Context, session: Session, *, filtered: bool = False) -> 
     """The fix for first_hop_words: the agent's log, then its own outbound rules (and a
     bridging firewall before this point, and, by other_route, a route out of another
     interface); its link; no other capture point but the unfiltered capture a possible
-    filter asks for first (filtered: as for first_hop_words)."""
+    filter asks for first (filtered: as for first_hop_words); Windows' outbound rules
+    when the agent's TTL starts at 128 (verify.windows_host.outbound_words: newuser68b's
+    router-any-cbdrop, the agent at 128, got the rules' words alone)."""
     agent = session.remote_agent
     first = f"{filter_first(ctx.config.ndmp_port)}; else read" if filtered else "Read"
     routed = "" if not other_route(ctx, session) else (
         f", or, timed out, a route that sends it out of another interface of the "
         f"agent's (`ip route get {session.media_server}` on the agent names it)")
+    # Windows' outbound rules (verify.windows_host); the marks of a capture on the
+    # router prove nothing of the agent's system.
+    windows = (f"; {outbound_words(agent)}" if windows_host(ctx, agent, session.media_server)
+               else "")
     return (f"{first} the agent {agent}'s log at that time: a connect that failed "
             "\"Connection refused\" or timed out with no SYN in this capture is its own "
             f"firewall's output rule (a reject or a drop){routed}: allow TCP from {agent} to "
             f"{session.media_server} ports {ctx.ranges('media')} in the agent's own outbound "
             "rules (this capture, taken on its first hop, holds every SYN that left it by "
             "this way), and in any bridging firewall between the agent and this point (the "
-            "TTLs cannot tell one from the agent's link); "
+            f"TTLs cannot tell one from the agent's link){windows}; "
             "a failed connect \"Cannot assign requested address\" or \"no free port\" means "
             "it had no source port to send the callback from; with neither in its log, "
             f"check the agent's link (its interface's error counters){OTHER_PRODUCT_FIX}.")

@@ -55,6 +55,7 @@ from flowcheck.verify.way_back import (
     other_source,
     translated_back,
 )
+from flowcheck.verify.windows_host import inbound_words, windows_host
 
 
 def retried(conn: Connection, attempts: int = 1) -> bool:
@@ -208,7 +209,9 @@ def own_firewall_fix(ctx: Context, conn: Connection, session: Session | None) ->
     capture was taken on the responder (verify.capture_host.proven_host): its own
     firewall, input or output chain (see silence), its rule for a callback's or data
     connection's port naming the range the port is drawn from (allow_rules.own_target:
-    newuser61); "" otherwise."""
+    newuser61), Windows' words first when its TTL starts at 128 (verify.windows_host:
+    newuser68b/slow3-agent got nft's alone), unless the Linux cooked marks prove the
+    capture taken on it; "" otherwise."""
     if passed_capture_host(ctx, conn):
         rules = own_rules(ctx, conn, session)
         return (f"Beyond the capture host (the SYNs passed it and no SYN-ACK came back "
@@ -227,8 +230,14 @@ def own_firewall_fix(ctx: Context, conn: Connection, session: Session | None) ->
     # on the host (CaptureHostProof.taken_there).
     there = ("the SYNs reached its capture point" if reached or on is None else
              on.taken_there)
-    return (f"On {conn.resp_h} itself ({there}), before any drop rule: "
-            f"{own_rules(ctx, conn, session)}: a stateless output rule drops the SYN-ACKs). ")
+    rules = f"{own_rules(ctx, conn, session)}: a stateless output rule drops the SYN-ACKs)"
+    # Windows' words first (verify.windows_host), unless the marks prove Linux.
+    linux = (reached and marked_arrival(ctx, conn)) or (
+        on is not None and on.marked and on.host == conn.resp_h)
+    if windows_host(ctx, conn.resp_h, conn.orig_h, linux=linux):
+        return (f"On {conn.resp_h} itself ({there}): {inbound_words(conn.resp_h)}; on "
+                f"Linux, before any drop rule, {rules}. ")
+    return f"On {conn.resp_h} itself ({there}), before any drop rule: {rules}. "
 
 
 def _own_drop_words(ctx: Context, conn: Connection, on: CaptureHostProof | None,

@@ -16,30 +16,20 @@ Firewall keeps the state of the connections it allows and passes their replies (
 third-party endpoint firewall's or security suite's; the Windows Filtering Platform's
 packet-drop audit (Security log event 5152) names the filter that dropped each packet.
 The nft and iptables commands follow for a Linux host (newuser68 item 4: the lab agent,
-ip_default_ttl 128, got only the netfilter commands).
+ip_default_ttl 128, got only the netfilter commands). The Windows words are
+verify.windows_host's, shared with the other readings that send the user to a host's own
+firewall.
 """
 
 from __future__ import annotations
 
 from flowcheck.model import Connection
-from flowcheck.model.traffic import hops_travelled
 from flowcheck.verify.capture_host import proven_host
 from flowcheck.verify.capture_host_proof import CaptureHostProof
 from flowcheck.verify.context import Context
 from flowcheck.verify.established_accept import established_accept
 from flowcheck.verify.return_way import split_ways
-from flowcheck.verify.ttl import own_ttls, ttl_word
-
-# The initial TTL (hop limit) of Windows' stacks, IPv4 and IPv6 alike.
-WINDOWS_TTL = 128
-
-
-def starts_at_128(ctx: Context, host: str, peer: str) -> bool:
-    """Did every packet of host's to peer (own_ttls: no RST) arrive with a TTL counted
-    down from 128 (hops_travelled: the nearest initial value at or above it)? False when
-    none is captured."""
-    ttls = own_ttls(ctx, host, peer)
-    return bool(ttls) and all(t + hops_travelled(t) == WINDOWS_TTL for t in ttls)
+from flowcheck.verify.windows_host import return_words, windows_host
 
 
 def taken_on_originator(ctx: Context, conn: Connection) -> CaptureHostProof | None:
@@ -104,26 +94,11 @@ def segment_words(on: CaptureHostProof) -> str:
             f"{on.host}, which keeps the TTL, may drop the SYN-ACKs instead.")
 
 
-def windows_words(host: str) -> str:
-    """The Windows clause of the fix for a host whose TTL starts at 128 (module
-    docstring), hedged; no capital, no full stop (one sentence with the rest of the fix:
-    the verdict line quotes a fix's first sentence)."""
-    return (f"its {ttl_word(host)} starts at 128, Windows' default (a hint, not proof), "
-            "and Windows Defender Firewall with Advanced Security keeps the state of the "
-            "connections it allows and passes their replies, so on Windows look for a "
-            "third-party endpoint firewall or security suite that drops them (with "
-            "`auditpol /set /subcategory:\"Filtering Platform Packet Drop\" /failure:enable` "
-            "the Security log names the filter of each packet the Windows Filtering "
-            "Platform drops, event 5152; `Get-NetFirewallRule -Action Block -Enabled True` "
-            "or `netsh advfirewall firewall show rule name=all` lists Windows Firewall's "
-            "own block rules)")
-
-
 def return_fix(ctx: Context, conn: Connection, return_rule: str) -> str:
     """handshake_incomplete's fix for the return traffic blocked: on the originator
     itself when the capture was taken there (taken_on_originator), else on it and any
     firewall between; the Windows clause first when its TTL starts at 128
-    (starts_at_128), the netfilter commands then "on Linux", unless the Linux cooked
+    (verify.windows_host), the netfilter commands then "on Linux", unless the Linux cooked
     marks prove the capture taken on the host itself (a Linux host)."""
     host = conn.orig_h
     on = taken_on_originator(ctx, conn)
@@ -131,7 +106,7 @@ def return_fix(ctx: Context, conn: Connection, return_rule: str) -> str:
     commands = f"{established_accept('input')}, or {return_rule}."
     # A Linux cooked capture proven taken on the host itself (its marks) shows it runs
     # Linux, whatever its TTL (review64n: ip_default_ttl 128 on a Linux host).
-    windows = starts_at_128(ctx, host, conn.resp_h) and not (on is not None and on.marked)
+    windows = windows_host(ctx, host, conn.resp_h, linux=on is not None and on.marked)
     if on is not None:
         where = f"On {host} itself ({on.taken_there}: the SYN-ACKs reached it)"
         chains = "in its input chain (and its output chain for the ACKs)"
@@ -153,10 +128,10 @@ def return_fix(ctx: Context, conn: Connection, return_rule: str) -> str:
                      "else")
         if not windows:
             return f"{where}, {chains}, {accept} {commands}{bridging}"
-        return (f"{where}: {windows_words(host)}; on Linux, {chains}, {accept} "
+        return (f"{where}: {return_words(host)}; on Linux, {chains}, {accept} "
                 f"{commands}{bridging}")
     if not windows:
         return (f"On {host} (its input chain) and on any firewall between the hosts, "
                 f"{accept} {commands}")
     return (f"On {host} and on any firewall between the hosts, {accept}: on {host}, "
-            f"{windows_words(host)}; on a Linux host, in its input chain {commands}")
+            f"{return_words(host)}; on a Linux host, in its input chain {commands}")
