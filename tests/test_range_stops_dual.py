@@ -33,9 +33,11 @@ def test_the_listen_on_a_dual_stack_pair_names_the_range_held_on_ipv4(result) ->
     [missing] = [f for f in result.findings if f.code == "step_missing"]
     assert "never answered by fd77:1::2, likely because its agent range 6001-6002 had " \
            "no port left" in missing.message
+    # The ports named on the address that held them, not the control address the
+    # sentence names ("fd77:1::2 ... C3 on 6001" read as fd77:1::2's port).
     assert "both ports of 6001-6002 (agent range) in use or held (60 s after use) as the " \
-           "request came: C3 on 6001 (ended" in missing.message
-    assert "C2 on 6002 (open)" in missing.message
+           "request came: C3 on 10.77.1.2:6001 (ended" in missing.message
+    assert "C2 on 10.77.1.2:6002 (open)" in missing.message
     assert "likely why step 3 failed" in missing.fix
     [small] = [f for f in result.findings if f.code == "range_too_small"]
     assert 165 in small.frames

@@ -28,6 +28,7 @@ from flowcheck.config import PortRange, format_ranges
 from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
+from flowcheck.model.traffic import endpoint
 from flowcheck.plan import holds_port, usable_ports
 from flowcheck.sessions.classify import connection_outcome
 from flowcheck.verify.context import Context, session_uids
@@ -284,17 +285,31 @@ def _stop(ctx: Context, session: Session, step: int, which: str, host: str,
     stop = RangeStop(session=session.id, step=step, which=which, host=host, ts=ts,
                      frame=frame, what=what,
                      held=tuple((port, conn.uid, conn.first_frame) for port, conn, _ in held),
-                     held_words=_held_words(held, since))
+                     held_words=_held_words(held, since, host))
     ctx.range_stops.append(stop)
     return stop
 
 
-def _held_words(held: tuple[tuple[int, Connection, float], ...], ts: float) -> str:
+def _held_words(held: tuple[tuple[int, Connection, float], ...], ts: float,
+                host: str) -> str:
     """"C3 on 6001 (ended 2.1 ms before), C4 on 6002 (open)": each held port's
-    connection, and whether it was still open at `ts`."""
-    return ", ".join(f"{conn.uid} on {port} "
+    connection, and whether it was still open at `ts`; the port as an endpoint
+    ("C3 on 10.77.1.2:6001") when it was held on another address of the host than
+    `host`, the one the words name (range_owners: a dual-stack agent named by its IPv6
+    control address, its ports held on IPv4)."""
+    return ", ".join(f"{conn.uid} on {_held_at(conn, port, host)} "
                      + (f"(ended {span_words(ts - last)} before)" if last < ts else "(open)")
                      for port, conn, last in held)
+
+
+def _held_at(conn: Connection, port: int, host: str) -> str:
+    """`port`, or the endpoint of conn that holds it when that is not on `host` (the one
+    end of conn with that port; the port alone when both ends have it)."""
+    ends = [(addr, p) for addr, p in ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p))
+            if p == port]
+    if (host, port) in ends or len(ends) != 1:
+        return str(port)
+    return endpoint(*ends[0])
 
 
 def stop_lead(ctx: Context, stop: RangeStop) -> str:
