@@ -31,6 +31,8 @@ from flowcheck.model import Connection, Session
 from flowcheck.model.traffic import endpoint
 from flowcheck.plan import holds_port, usable_ports
 from flowcheck.sessions.classify import connection_outcome
+from flowcheck.sessions.local import other_version
+from flowcheck.sessions.stack_addresses import Side, address_proofs
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.half_open import half_open_check
@@ -148,12 +150,21 @@ def range_owners(ctx: Context, session: Session, host: str) -> set[str]:
     a dual-stack host's control connection over IPv6 and its callback and data
     connections over IPv4 hold one range; looked up by the control address alone, lab
     matrix seed 140 run 11's full agent range, held on 10.77.1.2, was not read at the
-    DATA_LISTEN fd77:1::2 left unanswered); else `host` alone."""
-    if host == session.remote_agent:
-        return ctx.host_addresses(session, "agent") | {host}
-    if host == session.media_server:
-        return ctx.host_addresses(session, "media") | {host}
-    return {host}
+    DATA_LISTEN fd77:1::2 left unanswered); else `host` alone. The configuration's pair
+    (stack_addresses.config_pair) counts only when no session proves an address of the
+    host's other IP version: one that does and is not the pair's shows the pair two
+    hosts, an IPv4 agent and another's IPv6 address (both listed), whose ports counted
+    as one range read a range full that neither filled."""
+    side: Side | None = ("agent" if host == session.remote_agent else
+                         "media" if host == session.media_server else None)
+    if side is None:
+        return {host}
+    found = ctx.host_addresses(session, side) | {host}
+    proofs = list(address_proofs(session, ctx.host_sessions(session, side), ctx.by_uid,
+                                 ctx.config, side))
+    proven = {p.address for p in proofs if p.how != "config" and other_version(p.address, host)}
+    paired = {p.address for p in proofs if p.how == "config"}
+    return found - (paired - proven) if proven else found
 
 
 def full_range(ctx: Context, which: str, owners: set[str], start: float, end: float
