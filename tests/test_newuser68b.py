@@ -236,9 +236,14 @@ def test_a_windows_agents_own_outbound_drop_of_the_callback_gets_windows_words(
     assert ("the agent's TTL starts at 128, Windows' default (a hint, not proof): on "
             "Windows, `Get-NetFirewallRule -Direction Outbound -Action Block -Enabled True` "
             "lists Windows Defender Firewall's outbound block rules") in found.fix
-    for words in ("third-party endpoint firewall", "event 5152",
+    # A connect a rule blocks is audited as a blocked connection (event 5157, subcategory
+    # Filtering Platform Connection), not a dropped packet (5152).
+    for words in ("third-party endpoint firewall",
+                  'auditpol /set /subcategory:"Filtering Platform Connection" /failure:enable',
+                  "each connection the Windows Filtering Platform blocks, event 5157",
                   "netsh advfirewall firewall show rule name=all dir=out"):
         assert words in found.fix
+    assert "5152" not in found.fix
     assert (found.fix.index("in the agent's own outbound rules")
             < found.fix.index("Get-NetFirewallRule")
             < found.fix.index("Cannot assign requested address"))
@@ -258,8 +263,10 @@ def test_a_windows_listeners_own_firewall_gets_windows_words_before_linuxs(
             ) in found.fix
     assert ("; on Linux, before any drop rule, accept the connection from 10.68.1.1 to "
             "ports 6001-6100") in found.fix
-    for words in ("third-party endpoint firewall", "event 5152",
-                  "netsh advfirewall firewall show rule name=all dir=in"):
+    for words in ("third-party endpoint firewall",
+                  'auditpol /set /subcategory:"Filtering Platform Connection" /failure:enable',
+                  "each connection the Windows Filtering Platform blocks, event 5157",
+                  "event 5152", "netsh advfirewall firewall show rule name=all dir=in"):
         assert words in found.fix
     media = _one(results["slow3-media"], "data_unanswered")
     assert "Windows" not in media.fix

@@ -28,8 +28,11 @@ from flowcheck.config import PortRange, format_ranges
 from flowcheck.durations import span_words
 from flowcheck.frame_names import frame_text
 from flowcheck.model import Connection, Session
+from flowcheck.model.traffic import endpoint
 from flowcheck.plan import holds_port, usable_ports
 from flowcheck.sessions.classify import connection_outcome
+from flowcheck.sessions.local import other_version
+from flowcheck.sessions.stack_addresses import Side, address_proofs
 from flowcheck.verify.context import Context, session_uids
 from flowcheck.verify.end_roles import role_ends
 from flowcheck.verify.half_open import half_open_check
@@ -147,12 +150,21 @@ def range_owners(ctx: Context, session: Session, host: str) -> set[str]:
     a dual-stack host's control connection over IPv6 and its callback and data
     connections over IPv4 hold one range; looked up by the control address alone, lab
     matrix seed 140 run 11's full agent range, held on 10.77.1.2, was not read at the
-    DATA_LISTEN fd77:1::2 left unanswered); else `host` alone."""
-    if host == session.remote_agent:
-        return ctx.host_addresses(session, "agent") | {host}
-    if host == session.media_server:
-        return ctx.host_addresses(session, "media") | {host}
-    return {host}
+    DATA_LISTEN fd77:1::2 left unanswered); else `host` alone. The configuration's pair
+    (stack_addresses.config_pair) counts only when no session proves an address of the
+    host's other IP version: one that does and is not the pair's shows the pair two
+    hosts, an IPv4 agent and another's IPv6 address (both listed), whose ports counted
+    as one range read a range full that neither filled."""
+    side: Side | None = ("agent" if host == session.remote_agent else
+                         "media" if host == session.media_server else None)
+    if side is None:
+        return {host}
+    found = ctx.host_addresses(session, side) | {host}
+    proofs = list(address_proofs(session, ctx.host_sessions(session, side), ctx.by_uid,
+                                 ctx.config, side))
+    proven = {p.address for p in proofs if p.how != "config" and other_version(p.address, host)}
+    paired = {p.address for p in proofs if p.how == "config"}
+    return found - (paired - proven) if proven else found
 
 
 def full_range(ctx: Context, which: str, owners: set[str], start: float, end: float
@@ -284,17 +296,31 @@ def _stop(ctx: Context, session: Session, step: int, which: str, host: str,
     stop = RangeStop(session=session.id, step=step, which=which, host=host, ts=ts,
                      frame=frame, what=what,
                      held=tuple((port, conn.uid, conn.first_frame) for port, conn, _ in held),
-                     held_words=_held_words(held, since))
+                     held_words=_held_words(held, since, host))
     ctx.range_stops.append(stop)
     return stop
 
 
-def _held_words(held: tuple[tuple[int, Connection, float], ...], ts: float) -> str:
+def _held_words(held: tuple[tuple[int, Connection, float], ...], ts: float,
+                host: str) -> str:
     """"C3 on 6001 (ended 2.1 ms before), C4 on 6002 (open)": each held port's
-    connection, and whether it was still open at `ts`."""
-    return ", ".join(f"{conn.uid} on {port} "
+    connection, and whether it was still open at `ts`; the port as an endpoint
+    ("C3 on 10.77.1.2:6001") when it was held on another address of the host than
+    `host`, the one the words name (range_owners: a dual-stack agent named by its IPv6
+    control address, its ports held on IPv4)."""
+    return ", ".join(f"{conn.uid} on {_held_at(conn, port, host)} "
                      + (f"(ended {span_words(ts - last)} before)" if last < ts else "(open)")
                      for port, conn, last in held)
+
+
+def _held_at(conn: Connection, port: int, host: str) -> str:
+    """`port`, or the endpoint of conn that holds it when that is not on `host` (the one
+    end of conn with that port; the port alone when both ends have it)."""
+    ends = [(addr, p) for addr, p in ((conn.orig_h, conn.orig_p), (conn.resp_h, conn.resp_p))
+            if p == port]
+    if (host, port) in ends or len(ends) != 1:
+        return str(port)
+    return endpoint(*ends[0])
 
 
 def stop_lead(ctx: Context, stop: RangeStop) -> str:

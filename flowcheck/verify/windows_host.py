@@ -5,8 +5,9 @@ A host whose TTL starts at 128 is most likely Windows (its default; Linux's and 
 is 64, any system's can be set so: a hint, not proof), where nft and iptables do not
 exist: Windows Defender Firewall with Advanced Security (its rules listed by
 `Get-NetFirewallRule`, or `netsh advfirewall`) or a third-party endpoint firewall does
-the filtering, and the Windows Filtering Platform's packet-drop audit (Security log event
-5152) names the filter that dropped each packet. Each reading's fix gives these words
+the filtering, and the Windows Filtering Platform's audits name the filter: of each
+connection a rule blocked (a connect, an accept: Security log event 5157) and of each
+packet dropped (a reply of a connection: event 5152). Each reading's fix gives these words
 first, hedged, then the netfilter commands "on Linux"; none when the Linux cooked marks
 prove the capture was taken on the host itself (it runs Linux, whatever its TTL:
 review64n, ip_default_ttl 128 on a Linux host). Readings: the originator's return drop
@@ -25,10 +26,20 @@ from flowcheck.verify.ttl import own_ttls, ttl_word
 # The initial TTL (hop limit) of Windows' stacks, IPv4 and IPv6 alike.
 WINDOWS_TTL = 128
 
-# The Windows Filtering Platform's drop audit: which filter dropped each packet.
+# The Windows Filtering Platform's drop audit: which filter dropped each packet (a reply
+# of a connection, dropped at the packet layers: Microsoft's WFP "Auditing and logging",
+# subcategory Filtering Platform Packet Drop, event 5152 "Packet dropped").
 AUDIT = ("with `auditpol /set /subcategory:\"Filtering Platform Packet Drop\" "
          "/failure:enable` the Security log names the filter of each packet the Windows "
          "Filtering Platform drops, event 5152")
+
+# Its connection audit: which filter blocked each connection (a connect or an accept a
+# rule blocks at the connection layers, as Windows Defender Firewall's rules do: the
+# subcategory Filtering Platform Connection, event 5157 "Connection blocked", with the
+# connect's direction and the filter's id).
+CONNECTION_AUDIT = ("with `auditpol /set /subcategory:\"Filtering Platform Connection\" "
+                    "/failure:enable` the Security log names the filter of each connection "
+                    "the Windows Filtering Platform blocks, event 5157")
 
 
 def starts_at_128(ctx: Context, host: str, peer: str) -> bool:
@@ -67,24 +78,27 @@ def return_words(host: str) -> str:
 
 def outbound_words(host: str) -> str:
     """The Windows clause for host's own outbound rules dropping its connection (the
-    agent's callback), hedged; no capital, no full stop."""
+    agent's callback), hedged; no capital, no full stop. The connection audit (event 5157),
+    not the packet-drop one: a connect a rule blocks is a blocked connection."""
     agent = hint("the agent's", host)
     return (f"{agent}: on Windows, "
             "`Get-NetFirewallRule -Direction Outbound -Action Block -Enabled True` lists "
             "Windows Defender Firewall's outbound block rules (`Get-NetFirewallProfile` "
             "shows a DefaultOutboundAction of Block, which blocks what no rule allows), or "
             "a third-party endpoint firewall or security suite drops it ("
-            f"{AUDIT}; `netsh advfirewall firewall show rule name=all dir=out` lists the "
-            "same rules)")
+            f"{CONNECTION_AUDIT}; `netsh advfirewall firewall show rule name=all dir=out` "
+            "lists the same rules)")
 
 
 def inbound_words(host: str) -> str:
     """The Windows clause for host's own firewall dropping the connections it listens
-    for, hedged; no capital, no full stop."""
+    for, hedged; no capital, no full stop. The connection audit (event 5157, an accept a
+    rule blocks) and the packet-drop one (5152)."""
     return (f"{hint('its', host)}: on Windows, "
             "`Get-NetFirewallRule -Direction Inbound -Action Block -Enabled True` lists "
             "Windows Defender Firewall's inbound block rules (by default it blocks an "
             "inbound connection no allow rule matches: `New-NetFirewallRule -Direction Inbound "
             "-Action Allow` adds one), or a third-party endpoint firewall or security suite "
-            f"drops them ({AUDIT}; `netsh advfirewall firewall show rule name=all dir=in` "
-            "lists the same rules)")
+            f"drops them ({CONNECTION_AUDIT}, and with \"Filtering Platform Packet Drop\" "
+            "each packet it drops, event 5152; `netsh advfirewall firewall show rule "
+            "name=all dir=in` lists the same rules)")
