@@ -172,7 +172,7 @@ def _still_needed(ctx: Context, which: str, stop: RangeStop,
     given, else those the job showed: the endpoints it announced, and the one its
     unanswered listen request asked for (step 3), or the fewest of another job of its
     two hosts when more (`_fewest_alike`), at least 1."""
-    session = next((s for s in ctx.sessions if s.id == stop.session), None)
+    session = ctx.session_by_id.get(stop.session)
     shown = (shown_resources(session) if session is not None else 0) + (stop.step == 3)
     if session is not None and not ctx.config.resources:
         shown = max(shown, _fewest_alike(ctx, session))
