@@ -165,8 +165,10 @@ class Offset:
         self.identified += identified
         self.recent = (self.recent + diffs.tolist())[-OFFSET_SAMPLES:]
         recent = np.array(self.recent)
-        self.offset = median(recent) if self.bound is None else self.offset
-        agreeing = int(np.count_nonzero(np.abs(recent - median(recent)) <= OFFSET_TOLERANCE))
+        middle = median(recent)
+        if self.bound is None:  # else both ways' bounds set it (`bounds`)
+            self.offset = middle
+        agreeing = int(np.count_nonzero(np.abs(recent - middle) <= OFFSET_TOLERANCE))
         self.known = self.known or agreeing >= AGREEING or (
             self.sources[0] != self.sources[1] and agreeing == len(recent) >= FEW_AGREEING
             and self.identified >= FEW_AGREEING)

@@ -96,14 +96,12 @@ def hole_contents(direction: str, frames: list[int], messages: list[NdmpMessage]
     taken: set[int] = set()
     out: list[tuple[str, ...] | None] = []
     for frame in frames:
-        before = next((m for m in reversed(own) if m.frame < frame), None)
-        after = next((m for m in own if m.frame >= frame), None)
-        first = before.sequence if before is not None else 0 if from_start else None
-        if first is None or after is None or not (
-                0 <= after.sequence - first - 1 < _MOST_MISSING):
+        around = _around(frame, own, from_start)
+        if around is None or not (
+                0 <= around[1].sequence - _low(around[0]) - 1 < _MOST_MISSING):
             out.append(None)
             continue
-        numbers = range(first + 1, after.sequence)
+        numbers = range(_low(around[0]) + 1, around[1].sequence)
         named = {m.reply_sequence: m.name for m in messages if m.direction != direction
                  and m.type == "reply" and m.reply_sequence in numbers}
         rest = len(numbers) - len(named)
@@ -129,10 +127,10 @@ def _held(frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
     own requests a captured reply names (_answered) take their numbers first. A hole
     before the side's first message read (before: None) is counted from 1 when
     `from_start` (hole_contents)."""
-    before = next((m for m in reversed(own) if m.frame < frame), None)
-    after = next((m for m in own if m.frame >= frame), None)
-    if after is None or (before is None and not from_start):
+    around = _around(frame, own, from_start)
+    if around is None:
         return None, []
+    before, after = around
     missing = after.sequence - _low(before) - 1
     if not 0 < missing < _MOST_MISSING:
         return None, []
@@ -144,6 +142,19 @@ def _held(frame: int, own: list[NdmpMessage], messages: list[NdmpMessage],
                   and m.sequence not in replied and m.name not in _NO_REPLY][:rest]
     taken.update(m.frame for m in unanswered)
     return (before, after, missing), unanswered
+
+
+def _around(frame: int, own: list[NdmpMessage], from_start: bool
+            ) -> tuple[NdmpMessage | None, NdmpMessage] | None:
+    """The side's messages (`own`, frame order) before and after the hole known by the
+    packet `frame`, before None for a hole before the side's first message read; None
+    when no message follows it, or none precedes it and the capture lacks the side's
+    start (`from_start`): its numbers untold (hole_contents, _held)."""
+    before = next((m for m in reversed(own) if m.frame < frame), None)
+    after = next((m for m in own if m.frame >= frame), None)
+    if after is None or (before is None and not from_start):
+        return None
+    return before, after
 
 
 def _low(before: NdmpMessage | None) -> int:

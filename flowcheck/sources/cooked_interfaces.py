@@ -88,7 +88,8 @@ def _batch_rows(batch: PacketBatch) -> set[tuple[int, ...]]:
         got = buf[(start[at] + _HEADER + offset)[:, None] + np.arange(size)]
         words[at, :size // 8] = np.ascontiguousarray(got).view(">u8").astype(np.uint64)
         version[at] = number
-    index = _number(buf[(start + 4)[:, None] + np.arange(4)])
+    index = np.ascontiguousarray(buf[(start + 4)[:, None] + np.arange(4)]).view(">u4")[:, 0]
+    index = index.astype(np.uint64)
     aux = (version << np.uint64(40)) | (index << _SHIFT) | buf[start + 10].astype(np.uint64)
     table = np.column_stack([words, aux])[version > 0]
     if not table.shape[0]:
@@ -98,11 +99,3 @@ def _batch_rows(batch: PacketBatch) -> set[tuple[int, ...]]:
     first = np.ones(table.shape[0], bool)
     first[1:] = (table[1:] != table[:-1]).any(axis=1)
     return {tuple(int(v) for v in row) for row in table[first]}
-
-
-def _number(columns: np.ndarray) -> np.ndarray:
-    """Big-endian unsigned integers (uint64) of a (k, n) uint8 array's rows."""
-    out = np.zeros(columns.shape[0], np.uint64)
-    for column in range(columns.shape[1]):
-        out = (out << _SHIFT) | columns[:, column].astype(np.uint64)
-    return out
