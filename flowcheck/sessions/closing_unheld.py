@@ -54,6 +54,7 @@ from flowcheck.sessions.only_closing import (
     close_only,
     close_ts,
     closes_with,
+    from_media_near,
 )
 from flowcheck.sessions.pools import Endpoints, claim
 
@@ -265,14 +266,7 @@ def _own_from_media(session: Session, closed: float,
     """Does `session` (its control connection's close captured at `closed`, seconds) have
     a connection of its own held only closing first seen at the media server's packet,
     from a port of the media range to its agent, within CLOSING_SECONDS of that close
-    (only_closing._seen_from_media's reading; shaped, times: unclaimed connections held
-    only closing by host pair, in time order)?"""
-    pair = frozenset((session.remote_agent, session.media_server))
-    if pair not in shaped:
-        return False
-    at = times[pair]
-    return any(conn.orig_h == session.media_server and config.in_media_range(conn.orig_p)
-               and conn.role != "control"
-               and config.ndmp_port not in (conn.orig_p, conn.resp_p)
-               for conn in shaped[pair][bisect_left(at, closed - CLOSING_SECONDS):
-                                        bisect_right(at, closed + CLOSING_SECONDS)])
+    (only_closing.from_media_near, _seen_from_media's reading; shaped, times: unclaimed
+    connections held only closing by host pair, in time order)?"""
+    return from_media_near(session, closed, shaped, times,
+                           frozenset((session.remote_agent, session.media_server)), config)

@@ -10,7 +10,8 @@ closes beside it (sessions.late_closes).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
+from typing import TypeVar
 
 from flowcheck.config import Config
 from flowcheck.model import Connection, NdmpStream, Session
@@ -18,6 +19,8 @@ from flowcheck.profiles import Profile
 from flowcheck.sessions.classify import connection_outcome, one_sided
 from flowcheck.sessions.pools import Endpoints, claim
 from flowcheck.sessions.reset_answered import logs_after_close
+
+_Pair = TypeVar("_Pair", bound=Hashable)  # a host pair key: ordered tuple or frozenset
 
 # A connection whose first FIN comes within this long of its first captured packet, with
 # nothing but bare ACKs before it, is seen only closing (close_only): a job's engine
@@ -241,11 +244,23 @@ def _seen_from_media(session: Session, closed: float,
     connection's close)? Such a connection may be the session's callback, its direction
     untold (shaped, times: name_closing_callbacks' connections by (first sender, other
     end), in time order)."""
-    pair = (session.media_server, session.remote_agent)
+    return from_media_near(session, closed, shaped, times,
+                           (session.media_server, session.remote_agent), config)
+
+
+def from_media_near(session: Session, closed: float, shaped: Mapping[_Pair, list[Connection]],
+                    times: Mapping[_Pair, list[float]], pair: _Pair, config: Config) -> bool:
+    """Is one of `shaped[pair]` (connections in time order, `times[pair]` their first
+    packets' times, seconds) within CLOSING_SECONDS of `closed` held only closing
+    (close_only) and first seen at the session's media server's packet, from a port in
+    the media range, no control connection, the NDMP port at neither end? The one
+    reading of _seen_from_media (pairs ordered: first sender, other end) and
+    sessions.closing_unheld's _own_from_media (pairs unordered)."""
     if pair not in shaped:
         return False
     at = times[pair]
-    return any(config.in_media_range(conn.orig_p) and conn.role != "control"
+    return any(conn.orig_h == session.media_server and config.in_media_range(conn.orig_p)
+               and conn.role != "control"
                and config.ndmp_port not in (conn.orig_p, conn.resp_p) and close_only(conn)
                for conn in shaped[pair][bisect_left(at, closed - CLOSING_SECONDS):
                                         bisect_right(at, closed + CLOSING_SECONDS)])

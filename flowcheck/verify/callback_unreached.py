@@ -144,9 +144,18 @@ def _other_route(ctx: Context, session: Session) -> bool:
     and it holds no connection the agent opened to the media server (whose SYN took that
     route out of this interface; the control connection's packets answer, and may keep
     to their address's interface by a policy rule: review64g's otherif-agent)."""
-    return not _marked(ctx, session) and not any(
-        c.orig_h == session.remote_agent and c.resp_h == session.media_server
-        for c in ctx.connections)
+    return not _marked(ctx, session) and other_route(ctx, session)
+
+
+def other_route(ctx: Context, session: Session) -> bool:
+    """May the agent's route to the media server leave by an interface whose first hop
+    is not this capture's device? Yes when the capture holds no connection the agent
+    opened to the media server (whose SYN took that route through this point; the
+    control connection's packets answer, and may keep to their address's interface by a
+    policy rule: review64g's otherif-agent). _other_route for a capture on the agent,
+    verify.first_hop for one on its first hop."""
+    return not any(c.orig_h == session.remote_agent and c.resp_h == session.media_server
+                   for c in ctx.connections)
 
 
 def _marked(ctx: Context, session: Session) -> bool:

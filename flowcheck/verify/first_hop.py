@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from flowcheck.model import Session
 from flowcheck.model.traffic import INITIAL_TTLS
-from flowcheck.verify.callback_unreached import filter_first, filter_unless
+from flowcheck.verify.callback_unreached import filter_first, filter_unless, other_route
 from flowcheck.verify.context import Context
 from flowcheck.verify.profile_followed import OTHER_PRODUCT_FIX
 from flowcheck.verify.ttl import own_ttls, ttl_word
@@ -71,16 +71,6 @@ def first_hop_words(ctx: Context, session: Session, ttl: int, *,
             "output rule dropping or rejecting it, or its connect failing locally: its log "
             "says which), its link lost it, or a bridging (layer 2) firewall between the "
             "agent and this point, which keeps the TTL, dropped it")
-
-
-def other_route(ctx: Context, session: Session) -> bool:
-    """May the agent's route to the media server leave by an interface whose first hop
-    is not this capture's device? Yes when the capture holds no connection the agent
-    opened to the media server (whose SYN took that route through this point; the
-    control connection's packets answer, and may keep to their address's interface by a
-    policy rule: review64g's otherif-agent, callback_unreached's _other_route)."""
-    return not any(c.orig_h == session.remote_agent and c.resp_h == session.media_server
-                   for c in ctx.connections)
 
 
 def first_hop_fix(ctx: Context, session: Session, *, filtered: bool = False) -> str:
