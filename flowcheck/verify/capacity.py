@@ -321,7 +321,8 @@ def _reused_within_hold(ctx: Context, usage: dict[str, Usage],
                 else None
             last = spans[0][2]  # the earlier use that ended last (busy_until's)
             for (_, _, before), (start, end, conn) in pairwise(spans):
-                if refused_listener(conn, (host, port)) and busy_until is None:
+                refused = refused_listener(conn, (host, port))
+                if refused and busy_until is None:
                     continue
                 gap = start - busy_until if busy_until is not None else 0.0
                 if 0 < gap < hold and not _retry_to_listener(before, conn, host, port):
@@ -334,7 +335,7 @@ def _reused_within_hold(ctx: Context, usage: dict[str, Usage],
                                        peaks[which].get(host)),
                             session=ctx.session_of(conn), conn=conn)
                     break  # one finding per port
-                if not refused_listener(conn, (host, port)):
+                if not refused:
                     if busy_until is None or end >= busy_until:
                         last = conn
                     busy_until = end if busy_until is None else max(busy_until, end)
