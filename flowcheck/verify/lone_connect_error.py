@@ -28,11 +28,9 @@ from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.sessions.named import CONNECT_REPLIES
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.fast_connect_error import MAY_BE_REJECTED, opened_between
+from flowcheck.verify.fast_connect_error import CONNECTOR, MAY_BE_REJECTED, opened_between
 from flowcheck.verify.resend_reading import AT_ONCE, resend_reading
 from flowcheck.verify.syn_give_up import give_up_words
-
-_ROLE = {"remote_agent": ("agent", "the agent"), "media_server": ("media", "the media server")}
 
 
 def lone_syn_error(ctx: Context, session: Session, reply: NdmpMessage
@@ -48,7 +46,7 @@ def lone_syn_error(ctx: Context, session: Session, reply: NdmpMessage
     name = (reply.error_name or "").removeprefix("NDMP_")
     if role is None or reply.type != "reply" or name not in MAY_BE_REJECTED:
         return None
-    side, who = _ROLE[role]
+    side, who = CONNECTOR[role]
     addresses = ctx.host_addresses(session, side)
     opened = [conn for uid in session.data_connections
               if (conn := ctx.by_uid.get(uid)) is not None and conn.orig_h in addresses
