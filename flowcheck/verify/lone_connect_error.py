@@ -29,7 +29,7 @@ from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.sessions.named import CONNECT_REPLIES
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.fast_connect_error import CONNECTOR, MAY_BE_REJECTED, opened_between
-from flowcheck.verify.resend_reading import AT_ONCE, resend_reading
+from flowcheck.verify.resend_reading import at_once, resend_reading
 from flowcheck.verify.syn_give_up import give_up_words
 
 
@@ -66,9 +66,7 @@ def lone_syn_error(ctx: Context, session: Session, reply: NdmpMessage
     # timeout may have run out before TCP resent it (review64m: the error 900 ms after a
     # Linux agent's lone SYN, its resend due at 1 s, read "a connect fails that fast on a
     # reject"), as fast_connect_error hedges it.
-    control = ctx.by_uid.get(session.control_uid)
-    round_trip = control.rtt if control is not None and control.rtt is not None else 0.0
-    hedge = ("" if seconds <= round_trip + AT_ONCE else
+    hedge = ("" if at_once(ctx, session, seconds) else
              f" (unless {who}'s own connect timeout ran out just then)")
     return conn, (
         f" {who[:1].upper()}{who[1:]}'s connect failed {span_words(seconds)} after its only "
