@@ -30,7 +30,7 @@ from flowcheck.sessions.named import CONNECT_REPLIES
 from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.fast_connect_error import CONNECTOR, MAY_BE_REJECTED, opened_between
 from flowcheck.verify.resend_reading import at_once, resend_reading
-from flowcheck.verify.syn_give_up import give_up_words
+from flowcheck.verify.syn_give_up import fast_reject_words
 
 
 def lone_syn_error(ctx: Context, session: Session, reply: NdmpMessage
@@ -70,7 +70,5 @@ def lone_syn_error(ctx: Context, session: Session, reply: NdmpMessage
              f" (unless {who}'s own connect timeout ran out just then)")
     return conn, (
         f" {who[:1].upper()}{who[1:]}'s connect failed {span_words(seconds)} after its only "
-        f"SYN to {endpoint(conn.resp_h, conn.resp_p)}{syn}, not resent: a connect fails that "
-        "fast on a reject (a RST or an ICMP unreachable, which the capture lacks) or an "
-        f"unreachable host, not on a drop ({give_up_words(conn)}), so it was most likely "
-        f"rejected{hedge}.")
+        f"SYN to {endpoint(conn.resp_h, conn.resp_p)}{syn}, not resent: "
+        f"{fast_reject_words(conn)}{hedge}.")
