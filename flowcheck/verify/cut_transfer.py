@@ -37,6 +37,8 @@ from flowcheck.verify.replies import HALTS, abnormal_reason
 from flowcheck.verify.reset_crossed import (
     crossed_sides,
     crossed_words,
+    first_rst,
+    reset_sides,
     uncrossed_side,
     uncrossed_words,
 )
@@ -273,22 +275,16 @@ def _forged_sides(ctx: Context, conn: Connection) -> list[str]:
     9293 3.10.7.1): the normal shape of a firewall's or IPS's reset (newuser 67 item 1).
     Empty when a RST's TTL is unknown, no RST is forged, or the genuine side reset first
     (its own reset may be the cause)."""
-    sides = [side for side, sent in (("orig", conn.orig_rst), ("resp", conn.resp_rst))
-             if sent]
+    sides = reset_sides(conn)
     ttls = {side: reset_ttls(ctx, conn, side) for side in sides}
     if not sides or any(t is None for t in ttls.values()):
         return []
     forged = [side for side in sides if ttls[side][0] != ttls[side][1]]  # type: ignore[index]
     if len(forged) == 1 and len(sides) == 2:
         genuine = next(side for side in sides if side != forged[0])
-        if _first_rst(conn, genuine) < _first_rst(conn, forged[0]):
+        if first_rst(conn, genuine) < first_rst(conn, forged[0]):
             return []
     return forged
-
-
-def _first_rst(conn: Connection, side: str) -> int:
-    """The frame of side's first RST (0 when not kept)."""
-    return conn.orig_rst_frame if side == "orig" else conn.resp_rst_frame
 
 
 def _forged_words(ctx: Context, conn: Connection, session: Session) -> str:
@@ -301,12 +297,11 @@ def _forged_words(ctx: Context, conn: Connection, session: Session) -> str:
         forged_words(role_words(conn, session, conn.host(side)),
                      *reset_ttls(ctx, conn, side))  # type: ignore[misc]
         for side in forged)
-    genuine = [side for side, sent in (("orig", conn.orig_rst), ("resp", conn.resp_rst))
-               if sent and side not in forged]
+    genuine = [side for side in reset_sides(conn) if side not in forged]
     if forged and genuine:
         own, peer = conn.host(genuine[0]), conn.host(forged[0])
         words += (f"; {role_words(conn, session, own)}'s own RSTs (from "
-                  f"{frame_text(_first_rst(conn, genuine[0]))}, at its own "
+                  f"{frame_text(first_rst(conn, genuine[0]))}, at its own "
                   f"{ttl_word(own)}) came after: its TCP answering {peer}'s later "
                   "packets once that reset had ended the connection on its side")
     return words

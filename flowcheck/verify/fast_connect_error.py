@@ -30,7 +30,10 @@ from flowcheck.sessions.named import CONNECT_REPLIES
 from flowcheck.verify.context import Context
 from flowcheck.verify.refused_connect import CONNECT_FAILURES
 
-_WHO = {"remote_agent": ("agent", "the agent"), "media_server": ("media", "the media server")}
+# A CONNECT reply's connector (sessions.named.CONNECT_REPLIES' value): its side for
+# Context.host_addresses and its words.
+CONNECTOR = {"remote_agent": ("agent", "the agent"),
+             "media_server": ("media", "the media server")}
 # A connect's errors that may answer a reject: not TIMEOUT_ERR, the connector's own word
 # that its timeout ran out, which "most likely rejected" would contradict (review64a).
 MAY_BE_REJECTED = CONNECT_FAILURES - {"TIMEOUT_ERR"}
@@ -61,7 +64,7 @@ def fast_error(ctx: Context, session: Session, conn: Connection) -> NdmpMessage 
             return None
         name = (message.error_name or "").removeprefix("NDMP_")
         if name in MAY_BE_REJECTED and conn.orig_h in ctx.host_addresses(
-                session, _WHO[host][0]):
+                session, CONNECTOR[host][0]):
             return None if opened_between(ctx, conn, message.ts) else message
     return None
 
@@ -87,7 +90,7 @@ def fast_error_words(ctx: Context, session: Session, conn: Connection
     reply = fast_error(ctx, session, conn)
     if reply is None:
         return "", []
-    who = _WHO[CONNECT_REPLIES[reply.name]][1]
+    who = CONNECTOR[CONNECT_REPLIES[reply.name]][1]
     op = reply.name.removeprefix("NDMP_")
     # syn_frames is capped: its last is the last SYN only when it holds every one.
     last = conn.syn_frames[-1] if len(conn.syn_frames) == conn.syn_retries + 1 else None

@@ -14,6 +14,7 @@ from flowcheck.model import Connection
 from flowcheck.sessions.classify import originator_aborted
 from flowcheck.verify.context import Context
 from flowcheck.verify.evidence import time_enough
+from flowcheck.verify.stale import reset_after
 from flowcheck.verify.synack_reset import late_answer
 from flowcheck.verify.ttl_exceeded import traceroute_probe
 
@@ -34,8 +35,8 @@ def half_open_check(ctx: Context, conn: Connection) -> bool:
     if not (conn.role == "control" and originator_aborted(conn) and conn.syn_retries == 0
             and len(conn.synack_frames) == 1 and not late_answer(ctx, conn)):
         return False
-    if conn.synack_ts is None or conn.rst_ts is None or \
-            conn.rst_ts - conn.synack_ts >= ctx.config.retransmission_timeout:
+    reset = reset_after(conn)
+    if reset is None or reset >= ctx.config.retransmission_timeout:
         return False
     if not time_enough(ctx, conn.last_ts, conn.last_frame):
         return False  # a resent SYN could still come
@@ -59,8 +60,7 @@ def half_open_words(conn: Connection) -> str:
     the SYN-ACK's microsecond (verdicts56 traceroute-probes-beside-job read "0 ms later")."""
     answer = later_words(None if conn.synack_ts is None else conn.synack_ts - conn.ts,
                          "after the SYN")
-    reset = later_words(None if conn.rst_ts is None or conn.synack_ts is None
-                        else conn.rst_ts - conn.synack_ts)
+    reset = later_words(reset_after(conn))
     return (f"a half-open port check (a SYN scan such as nmap -sS), not a job: the port "
             f"answered (SYN-ACK {answer}, {frame_text(conn.synack_frames[0])}) and "
             f"{conn.orig_h}'s TCP reset it {reset} (RST, {frame_text(conn.rst_frames[0])}) "

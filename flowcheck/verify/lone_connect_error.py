@@ -28,11 +28,9 @@ from flowcheck.model import Connection, NdmpMessage, Session
 from flowcheck.sessions.matching import ANNOUNCEMENT_JITTER_SECONDS
 from flowcheck.sessions.named import CONNECT_REPLIES
 from flowcheck.verify.context import Context, endpoint
-from flowcheck.verify.fast_connect_error import MAY_BE_REJECTED, opened_between
-from flowcheck.verify.resend_reading import AT_ONCE, resend_reading
-from flowcheck.verify.syn_give_up import give_up_words
-
-_ROLE = {"remote_agent": ("agent", "the agent"), "media_server": ("media", "the media server")}
+from flowcheck.verify.fast_connect_error import CONNECTOR, MAY_BE_REJECTED, opened_between
+from flowcheck.verify.resend_reading import at_once, resend_reading
+from flowcheck.verify.syn_give_up import fast_reject_words
 
 
 def lone_syn_error(ctx: Context, session: Session, reply: NdmpMessage
@@ -48,7 +46,7 @@ def lone_syn_error(ctx: Context, session: Session, reply: NdmpMessage
     name = (reply.error_name or "").removeprefix("NDMP_")
     if role is None or reply.type != "reply" or name not in MAY_BE_REJECTED:
         return None
-    side, who = _ROLE[role]
+    side, who = CONNECTOR[role]
     addresses = ctx.host_addresses(session, side)
     opened = [conn for uid in session.data_connections
               if (conn := ctx.by_uid.get(uid)) is not None and conn.orig_h in addresses
@@ -68,13 +66,9 @@ def lone_syn_error(ctx: Context, session: Session, reply: NdmpMessage
     # timeout may have run out before TCP resent it (review64m: the error 900 ms after a
     # Linux agent's lone SYN, its resend due at 1 s, read "a connect fails that fast on a
     # reject"), as fast_connect_error hedges it.
-    control = ctx.by_uid.get(session.control_uid)
-    round_trip = control.rtt if control is not None and control.rtt is not None else 0.0
-    hedge = ("" if seconds <= round_trip + AT_ONCE else
+    hedge = ("" if at_once(ctx, session, seconds) else
              f" (unless {who}'s own connect timeout ran out just then)")
     return conn, (
         f" {who[:1].upper()}{who[1:]}'s connect failed {span_words(seconds)} after its only "
-        f"SYN to {endpoint(conn.resp_h, conn.resp_p)}{syn}, not resent: a connect fails that "
-        "fast on a reject (a RST or an ICMP unreachable, which the capture lacks) or an "
-        f"unreachable host, not on a drop ({give_up_words(conn)}), so it was most likely "
-        f"rejected{hedge}.")
+        f"SYN to {endpoint(conn.resp_h, conn.resp_p)}{syn}, not resent: "
+        f"{fast_reject_words(conn)}{hedge}.")

@@ -28,7 +28,7 @@ from flowcheck.verify.context import Context, endpoint
 from flowcheck.verify.gave_up import gave_up_at_once, gave_up_fix
 from flowcheck.verify.refusals import data_refused_fix
 from flowcheck.verify.resend_reading import resend_reading
-from flowcheck.verify.syn_give_up import give_up_words
+from flowcheck.verify.syn_give_up import fast_reject_words
 
 _RESENDS = "the SYN's resends"
 
@@ -61,10 +61,8 @@ def lone_reading(ctx: Context, session: Session, conn: Connection, rule: str) ->
     if fast and resend_reading(ctx, conn, said.message.ts - conn.ts) is None:
         return LoneReading(
             "rejected",
-            f"{said.words}, {span_words(said.message.ts - conn.ts)} after its SYN: a connect "
-            "fails that fast on a reject (a RST or an ICMP unreachable, which the capture "
-            f"lacks) or an unreachable host, not on a drop ({give_up_words(conn)}), so it "
-            "was most likely rejected",
+            f"{said.words}, {span_words(said.message.ts - conn.ts)} after its SYN: "
+            f"{fast_reject_words(conn)}",
             f"{refused} {_sniffer('the reject')}")
     if said is not None and not fast and (said.outcome == "failed" or (
             said.outcome == "pending" and said.waited >= rto)):

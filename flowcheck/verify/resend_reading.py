@@ -6,7 +6,7 @@ lone_connect_error, which verify.replies imports, needs nothing that imports rep
 
 from __future__ import annotations
 
-from flowcheck.model import Connection
+from flowcheck.model import Connection, Session
 from flowcheck.verify.context import Context
 from flowcheck.verify.unseen_tries import EarlierTries, earlier_tries
 from flowcheck.verify.way_back import answer_way_unseen
@@ -34,7 +34,13 @@ def resend_reading(ctx: Context, conn: Connection, seconds: float) -> EarlierTri
     tries = earlier_tries(ctx, conn)
     if tries is None or answer_way_unseen(ctx, conn) is not None:
         return None
-    session = ctx.session_of(conn)
+    return None if at_once(ctx, ctx.session_of(conn), seconds) else tries
+
+
+def at_once(ctx: Context, session: Session | None, seconds: float) -> bool:
+    """Did a stop (or a CONNECT error) come `seconds` after its SYN within the session's
+    control connection round trip (Connection.rtt; 0 when unknown or no session) and
+    AT_ONCE, as on a reject?"""
     control = None if session is None else ctx.by_uid.get(session.control_uid)
     round_trip = (control.rtt if control is not None and control.rtt is not None else 0.0)
-    return None if seconds <= round_trip + AT_ONCE else tries
+    return seconds <= round_trip + AT_ONCE

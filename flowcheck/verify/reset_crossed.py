@@ -48,6 +48,12 @@ def first_rst(conn: Connection, side: str) -> int:
     return conn.orig_rst_frame if side == "orig" else conn.resp_rst_frame
 
 
+def reset_sides(conn: Connection) -> list[str]:
+    """The sides ("orig", "resp", in that order) that sent a RST on conn."""
+    return [side for side, sent in (("orig", conn.orig_rst), ("resp", conn.resp_rst))
+            if sent]
+
+
 def _two_points(ctx: Context, conn: Connection) -> bool:
     """Is the capture set two capture points a router apart, one on each host of the
     established connection conn (copies at another TTL: SideEvidence.copy_ttl_other;
@@ -152,8 +158,7 @@ def crossed_sides(ctx: Context, conn: Connection) -> list[str]:
     first seen with an initial TTL (INITIAL_TTLS: at its sender's own point): each RST
     left its host itself. Empty otherwise (one capture point, a side's first RST at one
     point only)."""
-    sides = [side for side, sent in (("orig", conn.orig_rst), ("resp", conn.resp_rst))
-             if sent]
+    sides = reset_sides(conn)
     if not sides or not all(conn.evidence(side).first_rst_crossed
                             and conn.evidence(side).rst_ttl in INITIAL_TTLS
                             for side in sides) or not _two_points(ctx, conn):

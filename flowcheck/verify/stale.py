@@ -69,7 +69,7 @@ def given_up_where(ctx: Context, conn: Connection) -> Said | str:
 def given_up_words(ctx: Context, conn: Connection) -> Said:
     """Step 1's detail for a connection given_up_before (citing what given_up_where's
     words cite: review63c, a ring's hole read "(capture_ring_gap)" with no cites)."""
-    reset = later_words(_reset_after(conn))
+    reset = later_words(reset_after(conn))
     where = given_up_where(ctx, conn)
     return Said(f"not a job in the capture: a late SYN-ACK resend "
                 f"({frame_text(conn.synack_frames[0])}) "
@@ -78,9 +78,10 @@ def given_up_words(ctx: Context, conn: Connection) -> Said:
                 "return path works", cites_of(where))
 
 
-def _reset_after(conn: Connection) -> float | None:
+def reset_after(conn: Connection) -> float | None:
     """Seconds from conn's first SYN-ACK to its first RST (None: either time unknown;
-    negative: the clock set back between them), for durations.later_words."""
+    negative: the clock set back between them), for durations.later_words; read by
+    verify.half_open too."""
     if conn.rst_ts is None or conn.synack_ts is None:
         return None
     return conn.rst_ts - conn.synack_ts
@@ -88,7 +89,7 @@ def _reset_after(conn: Connection) -> float | None:
 
 def report_given_up(ctx: Context, session: Session, conn: Connection) -> None:
     """capture_started_mid_session (info) for a control connection given_up_before."""
-    reset = later_words(_reset_after(conn), "after it")
+    reset = later_words(reset_after(conn), "after it")
     where = given_up_where(ctx, conn)
     ctx.add("capture_started_mid_session",
             f"The capture started after session {session.id}'s control connection "

@@ -52,3 +52,14 @@ def give_up_words(conn: Connection) -> str:
         return (f"{_CLAIM}, for a minute or more on the systems whose {word} starts at 64 "
                 f"as this SYN's ({ttl}) does, {_LINUX}")
     return f"{_CLAIM}: {_WINDOWS}, {_LINUX}"
+
+
+def fast_reject_words(conn: Connection) -> str:
+    """"a connect fails that fast on a reject (a RST or an ICMP unreachable, which the
+    capture lacks) or an unreachable host, not on a drop (TCP gives ...: give_up_words),
+    so it was most likely rejected": the reading of a connect of conn's lone SYN that
+    failed within the retransmission timeout (verify.lone_data_syn,
+    verify.lone_connect_error); no capital, no full stop."""
+    return ("a connect fails that fast on a reject (a RST or an ICMP unreachable, which "
+            "the capture lacks) or an unreachable host, not on a drop "
+            f"({give_up_words(conn)}), so it was most likely rejected")
